@@ -28,7 +28,8 @@ RESULT_COLUMNS: dict[str, str] = {
     "mix_ratio": "float64",  # share of synthetic rows in each fine-tuning episode
     "seed": "int64",
     "model": "string",
-    "n_train": "int64",  # real training rows (context), validation excluded
+    "n_train": "int64",  # real rows drawn for the fold (training + validation): the scarcity knob
+    "n_context": "int64",  # real training rows: the model's context and the generators' input
     "n_val": "int64",
     "n_test": "int64",
     "n_features": "int64",

@@ -1,0 +1,128 @@
+"""The ``causalmix`` command line: run, validate, report, pretrain, list."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.errors import CausalMixError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="causalmix", description="CausalMix Sweep: fine-tune tabular "
+                                "foundation models on real + SCM-synthetic rows, swept over "
+                                "synthetic scale x mix ratio, on Ray.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run or resume a sweep")
+    run.add_argument("spec", help="sweep YAML file")
+    run.add_argument("--storage", help="override the spec's storage directory")
+    run.add_argument("--address", help="Ray cluster address (e.g. 'auto'); default: local Ray")
+    run.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
+    run.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    run.add_argument("--tune-verbose", type=int, default=0, choices=[0, 1, 2],
+                     help="Ray Tune's own console output (default 0: one line per trial)")
+
+    val = sub.add_parser("validate", help="check a sweep file without running it")
+    val.add_argument("spec")
+
+    rep = sub.add_parser("report", help="tables and scaling curves from one or more sweeps")
+    rep.add_argument("sweep_dirs", nargs="+", help="<storage>/<sweep name> folders")
+    rep.add_argument("--out", help="output folder (default: <first sweep>/report)")
+
+    pre = sub.add_parser("pretrain", help="pretrain the embedded PFN on the synthetic prior")
+    pre.add_argument("config", help="pretraining YAML (see engine/models/pretrain_default.yaml)")
+    pre.add_argument("--output", help="where to write the final weights")
+    pre.add_argument("--no-resume", action="store_true", help="start over, ignore checkpoints")
+
+    pf = sub.add_parser("prefetch", help="download model weights into the local cache")
+    pf.add_argument("model", nargs="?", default="mitra", help="model name (default: mitra)")
+    pf.add_argument("--cache-dir", help="cache directory")
+
+    ls = sub.add_parser("list", help="list registered datasets, methods, generators and models")
+    ls.add_argument("what", nargs="?", default="all",
+                    choices=["all", "datasets", "methods", "generators", "models"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except CausalMixError as exc:
+        print(f"causalmix: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("causalmix: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from engine.orchestrate import run_sweep
+        from engine.spec import load_spec
+
+        spec = load_spec(args.spec, storage=args.storage)
+        run_sweep(spec, address=args.address, num_cpus=args.num_cpus,
+                  report=not args.no_report, tune_verbose=args.tune_verbose)
+        return 0
+    if args.command == "validate":
+        from engine.orchestrate import plan_summary
+        from engine.spec import load_spec
+
+        spec = load_spec(args.spec)
+        print(f"{args.spec}: ok")
+        print(json.dumps(plan_summary(spec), indent=1))
+        return 0
+    if args.command == "report":
+        from engine.report import build_report
+
+        dirs = [Path(d) for d in args.sweep_dirs]
+        for d in dirs:
+            if not (d / "results.parquet").is_file():
+                raise CausalMixError(f"{d}: no results.parquet (is this a sweep folder?)")
+        out = build_report(dirs, Path(args.out) if args.out else None)
+        print(f"report written to {out}")
+        return 0
+    if args.command == "pretrain":
+        from engine.models.pretrain import run_pretraining
+
+        out = run_pretraining(args.config, output=args.output, resume=not args.no_resume)
+        print(f"weights written to {out}")
+        return 0
+    if args.command == "prefetch":
+        try:
+            from engine.models.mitra import prefetch
+        except ImportError:
+            raise CausalMixError(f"no prefetch available for model '{args.model}'") from None
+        print(f"weights cached at {prefetch(cache_dir=args.cache_dir)}")
+        return 0
+    if args.command == "list":
+        return _list(args.what)
+    raise AssertionError(args.command)
+
+
+def _list(what: str) -> int:
+    from engine.data import dataset_names
+    from engine.generators import generator_names
+    from engine.methods import METHODS
+    from engine.models import model_names
+
+    sections = {
+        "datasets": dataset_names,
+        "methods": lambda: [f"{m.name}: {m.description}" for m in METHODS.values()],
+        "generators": generator_names,
+        "models": model_names,
+    }
+    for name, fn in sections.items():
+        if what in ("all", name):
+            print(f"{name}:")
+            for item in fn():
+                print(f"  {item}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

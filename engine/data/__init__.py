@@ -1,0 +1,38 @@
+"""Datasets: a registry of offline and downloadable tables, fold plans and preprocessing."""
+
+from __future__ import annotations
+
+from engine.data.registry import DATASETS, Dataset, register_dataset
+from engine.errors import DataError
+
+
+def _load_all() -> None:
+    import engine.data as pkg
+    from engine.plugins import import_submodules
+
+    import_submodules(pkg, skip=("registry", "folds", "preprocess", "local_files"))
+
+
+def dataset_names() -> list[str]:
+    _load_all()
+    return DATASETS.names()
+
+
+def load_dataset(name: str, path: str | None = None, target: str | None = None) -> Dataset:
+    """Load a registry dataset, ``openml/<id>``, or a local file when ``path`` is given."""
+    _load_all()
+    if path is not None:
+        from engine.data.local_files import load_local
+
+        return load_local(name, path, target or "target")
+    if name.startswith("openml/"):
+        from engine.data.openml_datasets import load_openml
+
+        ident = name.split("/", 1)[1]
+        if not ident.isdigit():
+            raise DataError(f"{name}: expected openml/<numeric data id>")
+        return load_openml(int(ident))
+    return DATASETS.get(name)()
+
+
+__all__ = ["DATASETS", "Dataset", "dataset_names", "load_dataset", "register_dataset"]

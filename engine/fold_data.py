@@ -1,0 +1,50 @@
+"""Materialise one dataset-fold on any worker: raw rows of train, validation and test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from engine.data import Dataset, load_dataset
+from engine.data.folds import FoldSplit, make_fold
+from engine.plan import FoldRef
+
+
+@dataclass
+class FoldData:
+    """Raw rows of one fold; labels also as integer codes over the dataset's classes."""
+
+    dataset: Dataset
+    split: FoldSplit
+
+    @property
+    def classes(self) -> np.ndarray:
+        return self.dataset.classes
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.dataset.classes)
+
+    def rows(self, part: str) -> tuple[pd.DataFrame, pd.Series]:
+        """Raw features and labels of 'train', 'val' or 'test'; the index is the row position."""
+        idx = getattr(self.split, part)
+        return self.dataset.X.iloc[idx], self.dataset.y.iloc[idx]
+
+    def codes(self, labels: pd.Series | np.ndarray) -> np.ndarray:
+        lookup = {v: i for i, v in enumerate(self.classes.tolist())}
+        return np.array([lookup[v] for v in np.asarray(labels).tolist()], dtype=np.int64)
+
+
+@lru_cache(maxsize=8)
+def _cached_dataset(name: str, path: str | None, target: str | None) -> Dataset:
+    return load_dataset(name, path=path, target=target)
+
+
+def load_fold(ref: FoldRef) -> FoldData:
+    ds = _cached_dataset(ref.dataset["name"], ref.dataset.get("path"), ref.dataset.get("target"))
+    split = make_fold(ds.label_codes(), ref.fold, ref.outer_folds, ref.seed, ref.n_train,
+                      ref.val_fraction, ref.max_test_rows, dataset=ds.name)
+    return FoldData(dataset=ds, split=split)

@@ -1,0 +1,177 @@
+"""``ctgan``: the conditional tabular GAN of Xu et al. (2019), from the SDV ``ctgan`` package.
+
+Optional extra ``ctgan`` (``pip install 'causalmix-sweep[ctgan]'``); the package is imported
+inside ``fit``, so the plug-in registers without it and fails with a one-line
+``MissingExtraError`` only when used.
+
+* The class label is added as a discrete column and sampled jointly with the features.
+* Numeric columns stay continuous; string, boolean and categorical columns are discrete.
+  Missing numerics are imputed with the median for training and re-injected afterwards at the
+  observed per-class rates; missing categoricals become a level of their own.
+* ``batch_size`` is rounded down to a multiple of ``pac`` (at least ``pac``) and capped by the
+  number of training rows (rounded the same way, when the table is large enough).
+* Always runs on the CPU (``enable_gpu=False`` or ``cuda=False``, whichever the installed
+  version takes), with ``threads`` torch threads (default 1).
+* Deterministic for a seed: torch and numpy are seeded around ``fit`` (with ``seed``) and
+  around ``sample`` (with the sampling seed), and the global random states are restored.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import CausalMixError, MissingExtraError
+from engine.generators.base import Generator, register_generator
+
+_LABEL = "__label__"
+_NA = "__missing__"
+
+
+@register_generator("ctgan")
+class CTGANGenerator(Generator):
+    """CTGAN with the label sampled jointly (see the module docstring for parameters)."""
+
+    DEFAULTS: dict[str, Any] = {
+        "epochs": 300,
+        "batch_size": 500,
+        "pac": 10,
+        "embedding_dim": 128,
+        "generator_dim": (256, 256),
+        "discriminator_dim": (256, 256),
+        "generator_lr": 2e-4,
+        "discriminator_lr": 2e-4,
+        "discriminator_steps": 1,
+        "log_frequency": True,
+        "seed": 0,
+        "threads": 1,
+    }
+
+    def __init__(self, **params: Any) -> None:
+        unknown = set(params) - set(self.DEFAULTS)
+        if unknown:
+            raise CausalMixError(f"ctgan: unknown parameters {sorted(unknown)}")
+        super().__init__(**{**self.DEFAULTS, **params})
+        if int(self.params["pac"]) < 1 or int(self.params["epochs"]) < 1:
+            raise CausalMixError("ctgan: pac and epochs must be >= 1")
+
+    def effective_batch_size(self, n_rows: int) -> int:
+        """``batch_size`` as used: a multiple of ``pac``, no larger than needed."""
+        pac = int(self.params["pac"])
+        bs = min(int(self.params["batch_size"]), max(n_rows, pac))
+        return max(pac, bs - bs % pac)
+
+    def _fit(self, X: pd.DataFrame, y: pd.Series) -> None:
+        try:
+            from ctgan import CTGAN
+        except ImportError as err:
+            raise MissingExtraError("the ctgan generator", "ctgan", "ctgan") from err
+        import torch
+
+        p = self.params
+        frame, self.discrete_, self.fill_ = _to_training_frame(X)
+        frame[_LABEL] = [str(v) for v in y.tolist()]
+        self.label_map_ = {str(v): v for v in self.classes_.tolist()}
+        codes = frame[_LABEL].to_numpy()
+        self.missing_rate_ = {
+            lab: X[codes == lab].isna().mean(axis=0).to_numpy() for lab in self.label_map_
+        }
+        kwargs: dict[str, Any] = {
+            "epochs": int(p["epochs"]),
+            "batch_size": self.effective_batch_size(len(frame)),
+            "pac": int(p["pac"]),
+            "embedding_dim": int(p["embedding_dim"]),
+            "generator_dim": tuple(p["generator_dim"]),
+            "discriminator_dim": tuple(p["discriminator_dim"]),
+            "generator_lr": float(p["generator_lr"]),
+            "discriminator_lr": float(p["discriminator_lr"]),
+            "discriminator_steps": int(p["discriminator_steps"]),
+            "log_frequency": bool(p["log_frequency"]),
+            "verbose": False,
+        }
+        accepted = inspect.signature(CTGAN.__init__).parameters
+        if "enable_gpu" in accepted:
+            kwargs["enable_gpu"] = False
+        elif "cuda" in accepted:
+            kwargs["cuda"] = False
+        with _seeded(int(p["seed"]), int(p["threads"])):
+            model = CTGAN(**kwargs)
+            if hasattr(model, "set_random_state"):
+                model.set_random_state(int(p["seed"]))
+            model.fit(frame, discrete_columns=[*self.discrete_, _LABEL])
+        if hasattr(model, "set_device"):
+            model.set_device(torch.device("cpu"))
+        self.model_ = model
+
+    def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        with _seeded(seed, int(self.params["threads"])):
+            if hasattr(self.model_, "set_random_state"):
+                self.model_.set_random_state(int(seed))
+            raw = self.model_.sample(n)
+        rng = np.random.default_rng(seed)
+        labels = raw[_LABEL].astype(str).to_numpy()
+        X = raw.drop(columns=[_LABEL]).reset_index(drop=True)
+        for c in self.discrete_:
+            X[c] = X[c].astype(object).where(X[c].astype(object) != _NA, np.nan)
+        # labels the GAN never produced for a row cannot occur: discrete columns are one-hot
+        miss = np.zeros(X.shape, dtype=bool)
+        for lab, rate in self.missing_rate_.items():
+            rows = labels == lab
+            miss[rows] = rng.random((int(rows.sum()), X.shape[1])) < rate[None, :]
+        for j, c in enumerate(self.columns_):
+            if c not in self.discrete_:
+                X[c] = np.where(miss[:, j], np.nan, pd.to_numeric(X[c], errors="coerce"))
+        y = pd.Series([self.label_map_[v] for v in labels], dtype=object)
+        return X, y
+
+
+def _to_training_frame(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, float]]:
+    """Continuous columns as floats (median-imputed), discrete ones as strings."""
+    out: dict[str, Any] = {}
+    discrete: list[str] = []
+    fill: dict[str, float] = {}
+    for c in X.columns:
+        s = X[c]
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            v = pd.to_numeric(s, errors="coerce").astype(np.float64)
+            med = float(v.median()) if v.notna().any() else 0.0
+            fill[c] = med
+            out[c] = v.fillna(med).to_numpy()
+        else:
+            discrete.append(c)
+            out[c] = s.astype(object).where(s.notna(), _NA).to_numpy()
+    return pd.DataFrame(out, columns=list(X.columns)), discrete, fill
+
+
+class _seeded:
+    """Seed torch and numpy for a block; restore the previous global states afterwards."""
+
+    def __init__(self, seed: int, threads: int) -> None:
+        self.seed, self.threads = seed, threads
+
+    def __enter__(self) -> None:
+        import random
+
+        import torch
+
+        self._np_state = np.random.get_state()
+        self._py_state = random.getstate()
+        self._torch_state = torch.random.get_rng_state()
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+        random.seed(self.seed)
+
+    def __exit__(self, *exc: object) -> None:
+        import random
+
+        import torch
+
+        np.random.set_state(self._np_state)
+        random.setstate(self._py_state)
+        torch.random.set_rng_state(self._torch_state)
+        torch.set_num_threads(self._threads)

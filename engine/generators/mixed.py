@@ -1,0 +1,92 @@
+"""``mixed``: the Mixed-Model generator, a weighted blend of other generators.
+
+Each member generator is fitted on the same rows; ``sample(n, seed)`` splits ``n`` between
+the members in proportion to their weights (largest-remainder rounding), draws each member's
+share with its own seed derived from ``seed``, and shuffles the union (seeded). By default the
+members are ``scm``, ``ctgan``, ``tabebm`` and ``tableaugment`` with equal weights.
+
+A member whose optional extra is not installed (``MissingExtraError`` when it is made or
+fitted) is dropped and its weight is shared among the remaining members in proportion to
+theirs; ``members_`` lists the members kept, ``weights_`` their normalised weights and
+``dropped_`` the reason for each member left out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import CausalMixError, MissingExtraError
+from engine.generators.base import Generator, register_generator
+from engine.generators.tableaugment import proportional_counts
+
+DEFAULT_MEMBERS = ("scm", "ctgan", "tabebm", "tableaugment")
+
+
+@register_generator("mixed")
+class MixedGenerator(Generator):
+    """Blend of member generators. Parameters: ``members`` (list of generator names),
+    ``weights`` (``{name: weight}``, default equal), ``params`` (``{name: {param: value}}``)."""
+
+    def __init__(self, **params: Any) -> None:
+        unknown = set(params) - {"members", "weights", "params"}
+        if unknown:
+            raise CausalMixError(f"mixed: unknown parameters {sorted(unknown)}")
+        members = list(params.get("members") or DEFAULT_MEMBERS)
+        if "mixed" in members or len(set(members)) != len(members) or not members:
+            raise CausalMixError("mixed: members must be distinct generators other than 'mixed'")
+        weights = {m: 1.0 for m in members}
+        given = dict(params.get("weights") or {})
+        stray = set(given) - set(members)
+        if stray:
+            raise CausalMixError(f"mixed: weights for generators not in members: {sorted(stray)}")
+        weights.update({k: float(v) for k, v in given.items()})
+        if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise CausalMixError("mixed: weights must be >= 0 with a positive sum")
+        member_params = dict(params.get("params") or {})
+        stray = set(member_params) - set(members)
+        if stray:
+            raise CausalMixError(f"mixed: params for generators not in members: {sorted(stray)}")
+        super().__init__(members=members, weights=weights, params=member_params)
+        self.members_: list[str] = []
+        self.weights_: dict[str, float] = {}
+        self.dropped_: dict[str, str] = {}
+        self.generators_: dict[str, Generator] = {}
+
+    def _fit(self, X: pd.DataFrame, y: pd.Series) -> None:
+        from engine.generators import make_generator
+
+        self.generators_, self.dropped_ = {}, {}
+        for name in self.params["members"]:
+            if self.params["weights"][name] == 0:
+                self.dropped_[name] = "weight 0"
+                continue
+            try:
+                gen = make_generator(name, **dict(self.params["params"].get(name, {})))
+                gen.fit(X, y)
+            except MissingExtraError as err:
+                self.dropped_[name] = str(err)
+                continue
+            self.generators_[name] = gen
+        if not self.generators_:
+            raise CausalMixError(f"mixed: no member generator could be used ({self.dropped_})")
+        self.members_ = list(self.generators_)
+        total = sum(self.params["weights"][m] for m in self.members_)
+        self.weights_ = {m: self.params["weights"][m] / total for m in self.members_}
+
+    def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        counts = proportional_counts(n, np.array([self.weights_[m] for m in self.members_]))
+        seeds = np.random.SeedSequence(int(seed)).generate_state(len(self.members_))
+        Xs, ys = [], []
+        for name, m, s in zip(self.members_, counts, seeds):
+            if m == 0:
+                continue
+            X_m, y_m = self.generators_[name].sample(int(m), int(s))
+            Xs.append(X_m)
+            ys.append(pd.Series(np.asarray(y_m, dtype=object)))
+        X_all = pd.concat(Xs, ignore_index=True)
+        y_all = pd.concat(ys, ignore_index=True)
+        order = np.random.default_rng(int(seed)).permutation(len(X_all))
+        return X_all.iloc[order].reset_index(drop=True), y_all.iloc[order].reset_index(drop=True)

@@ -1,0 +1,426 @@
+"""The ``scm`` generator: synthetic rows from structural causal models learned per fold.
+
+Fit: learn edge probabilities over the features and the target with PC and FCI
+(:mod:`engine.causal.discovery`), draw ``n_dags`` DAGs from them (the first is the most probable
+one), fit one DoWhy ``gcm`` SCM per DAG and sample rows by pushing exogenous noise through the
+graphs. ``sample(n, seed)`` splits ``n`` evenly across the SCMs and shuffles the union.
+
+Preprocessing (all inside the generator):
+
+* column kinds: bool, object, string and category columns are categorical; numeric columns whose
+  non-missing values are all integers with at most ``discrete_threshold`` distinct values are
+  categorical too (their exact levels come back); other numeric columns are numeric. Columns with
+  at most one distinct non-missing value are constant: left out of discovery and the SCM and
+  re-added as that constant.
+* categorical levels seen fewer than ``rare_min_count`` times, and levels beyond the
+  ``max_categories`` most frequent, are pooled into one "rare" level for modelling; sampled rare
+  levels are expanded back to the pooled values in their observed proportions. A column left with
+  a single modelled level is sampled from its marginal. Target classes are never pooled.
+* missing values: numeric columns are median-imputed, categorical ones mode-imputed for discovery
+  and mechanism fitting; with ``reinject_missing`` the samples get missing values again at each
+  column's observed rate (independently of the other columns). Rows with a missing label are
+  dropped.
+* numeric columns are standardised for discovery and the mechanisms, de-standardised and (with
+  ``clip``) clipped to the observed range on output; categorical columns enter discovery as codes.
+
+Mechanisms: root nodes ``EmpiricalDistribution``; numeric non-root nodes
+``AdditiveNoiseModel(regressor)``; categorical non-root nodes and the target
+``ClassifierFCM(classifier)``. A fold with a single class gets a constant target. Mechanisms with
+the same node and parent set are fitted once and shared between the SCMs. Everything runs on one
+thread and numpy's global RNG (used by DoWhy) is seeded and restored around fitting and sampling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from engine.causal.dag_sampling import most_probable_dag, sample_dags
+from engine.causal.discovery import (
+    ALGORITHMS,
+    INDEP_TESTS,
+    discover_edge_probabilities,
+    seeded_global_numpy,
+)
+from engine.errors import CausalMixError
+from engine.generators.base import Generator, register_generator
+
+REGRESSORS = ("linear", "ridge", "hgb", "rf")
+CLASSIFIERS = ("logistic", "hgb", "rf")
+_RARE = "rare"
+_TARGET_NODE = "y"
+
+
+@dataclass
+class _Column:
+    """How one real column (or the target) is modelled and decoded."""
+
+    name: Hashable
+    node: str
+    kind: str  # "numeric" | "categorical" | "constant" | "marginal"
+    missing_rate: float = 0.0
+    mean: float = 0.0
+    std: float = 1.0
+    lo: float = -np.inf
+    hi: float = np.inf
+    tokens: list[str] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+    rare_values: list[Any] = field(default_factory=list)
+    rare_probs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    constant: Any = None
+
+
+def _make_regressor(name: str, seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+    from sklearn.linear_model import LinearRegression, Ridge
+
+    if name == "linear":
+        return LinearRegression()
+    if name == "ridge":
+        return Ridge(alpha=1.0)
+    if name == "hgb":
+        return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
+                                             min_samples_leaf=20, early_stopping=False,
+                                             random_state=seed)
+    return RandomForestRegressor(n_estimators=50, min_samples_leaf=5, max_features=0.5,
+                                 n_jobs=1, random_state=seed)
+
+
+def _make_classifier(name: str, seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    if name == "logistic":
+        return LogisticRegression(max_iter=1000)
+    if name == "hgb":
+        return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
+                                              min_samples_leaf=20, early_stopping=False,
+                                              random_state=seed)
+    return RandomForestClassifier(n_estimators=50, min_samples_leaf=5, max_features=0.5,
+                                  n_jobs=1, random_state=seed)
+
+
+def _is_categorical_dtype(s: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)
+
+
+def _integer_valued(values: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+
+
+@register_generator("scm")
+class SCMGenerator(Generator):
+    """Rows from an ensemble of DoWhy SCMs over DAGs sampled from PC/FCI edge probabilities.
+
+    Parameters: ``n_dags`` (3), ``algorithms`` (("pc", "fci")), ``alpha`` (0.05), ``indep_test``
+    ("fisherz"; "chisq"/"gsq" bin numeric columns, "kci" is slow), ``depth`` (None: unlimited up
+    to 15 columns, else 3), ``bootstrap`` (1 extra resampled run per algorithm), ``regressor``
+    (REGRESSORS, "hgb"), ``classifier`` (CLASSIFIERS, "hgb"), ``max_parents`` (None),
+    ``seed`` (0, for discovery, DAG sampling and fitting), ``reinject_missing`` (True),
+    ``discrete_threshold`` (10), ``rare_min_count`` (5), ``max_categories`` (50), ``clip`` (True),
+    ``max_discovery_rows`` (5000).
+    """
+
+    def __init__(
+        self,
+        n_dags: int = 3,
+        algorithms: Sequence[str] = ALGORITHMS,
+        alpha: float = 0.05,
+        indep_test: str = "fisherz",
+        depth: int | None = None,
+        bootstrap: int = 1,
+        regressor: str = "hgb",
+        classifier: str = "hgb",
+        max_parents: int | None = None,
+        seed: int = 0,
+        reinject_missing: bool = True,
+        discrete_threshold: int = 10,
+        rare_min_count: int = 5,
+        max_categories: int = 50,
+        clip: bool = True,
+        max_discovery_rows: int | None = 5000,
+    ) -> None:
+        if isinstance(algorithms, str):
+            algorithms = [algorithms]
+        algorithms = [str(a).lower() for a in algorithms]
+        super().__init__(
+            n_dags=n_dags, algorithms=algorithms, alpha=alpha, indep_test=indep_test, depth=depth,
+            bootstrap=bootstrap, regressor=regressor, classifier=classifier,
+            max_parents=max_parents, seed=seed, reinject_missing=reinject_missing,
+            discrete_threshold=discrete_threshold, rare_min_count=rare_min_count,
+            max_categories=max_categories, clip=clip, max_discovery_rows=max_discovery_rows,
+        )
+        problems = []
+        if int(n_dags) < 1:
+            problems.append(f"n_dags must be >= 1, got {n_dags}")
+        if not algorithms or any(a not in ALGORITHMS for a in algorithms):
+            problems.append(f"algorithms must be drawn from {list(ALGORITHMS)}, got {algorithms}")
+        if not 0.0 < float(alpha) < 1.0:
+            problems.append(f"alpha must lie in (0, 1), got {alpha}")
+        if indep_test not in INDEP_TESTS:
+            problems.append(f"indep_test must be one of {list(INDEP_TESTS)}, got '{indep_test}'")
+        if regressor not in REGRESSORS:
+            problems.append(f"regressor must be one of {list(REGRESSORS)}, got '{regressor}'")
+        if classifier not in CLASSIFIERS:
+            problems.append(f"classifier must be one of {list(CLASSIFIERS)}, got '{classifier}'")
+        if int(bootstrap) < 0:
+            problems.append(f"bootstrap must be >= 0, got {bootstrap}")
+        if problems:
+            raise CausalMixError("scm: " + "; ".join(problems))
+        self.n_dags = int(n_dags)
+        self.algorithms = algorithms
+        self.alpha = float(alpha)
+        self.indep_test = indep_test
+        self.depth = None if depth is None else int(depth)
+        self.bootstrap = int(bootstrap)
+        self.regressor = regressor
+        self.classifier = classifier
+        self.max_parents = None if max_parents is None else int(max_parents)
+        self.seed = int(seed)
+        self.reinject_missing = bool(reinject_missing)
+        self.discrete_threshold = int(discrete_threshold)
+        self.rare_min_count = int(rare_min_count)
+        self.max_categories = int(max_categories)
+        self.clip = bool(clip)
+        self.max_discovery_rows = max_discovery_rows
+
+        self.specs_: list[_Column] = []
+        self.target_spec_: _Column | None = None
+        self.nodes_: list[str] = []
+        self.scms_: list[Any] = []
+        self.dags_: list[nx.DiGraph] = []
+        self.graph_: nx.DiGraph = nx.DiGraph()
+        self.edge_probabilities_: pd.DataFrame = pd.DataFrame()
+        self.discovery_: Any = None
+        self.discovery_seconds_ = 0.0
+        self.fit_seconds_ = 0.0
+
+    # ------------------------------------------------------------------ preprocessing
+    def _column_spec(self, s: pd.Series, node: str, is_target: bool) -> tuple[_Column, pd.Series]:
+        """Describe one column and return its modelling form (standardised floats or tokens)."""
+        spec = _Column(name=s.name, node=node, kind="numeric")
+        missing = s.isna().to_numpy()
+        spec.missing_rate = 0.0 if is_target else float(missing.mean())
+        present = s[~missing]
+        levels = pd.unique(present)
+        if len(levels) <= 1:
+            spec.kind = "constant"
+            spec.constant = levels[0] if len(levels) else np.nan
+            return spec, s
+        numeric = not _is_categorical_dtype(s)
+        if numeric and not is_target:
+            vals = present.to_numpy(dtype=float)
+            if not (_integer_valued(vals) and len(levels) <= self.discrete_threshold):
+                filled = s.to_numpy(dtype=float, na_value=np.nan)
+                filled = np.where(np.isnan(filled), np.median(vals), filled)
+                spec.mean = float(filled.mean())
+                spec.std = float(filled.std()) or 1.0
+                spec.lo, spec.hi = float(vals.min()), float(vals.max())
+                return spec, pd.Series((filled - spec.mean) / spec.std, name=node)
+        spec.kind = "categorical"
+        counts = present.value_counts(sort=True, dropna=True)
+        counts = counts[counts > 0]
+        if is_target:
+            kept, rare = list(counts.index), []
+        else:
+            kept = [v for v, c in counts.items() if c >= self.rare_min_count]
+            kept = kept[: self.max_categories]
+            kept_set = set(kept)
+            rare = [v for v in counts.index if v not in kept_set]
+        spec.values = list(kept)
+        spec.tokens = [f"c{i}" for i in range(len(kept))]
+        token_of = dict(zip(kept, spec.tokens))
+        if rare:
+            rare_counts = counts.loc[rare].to_numpy(dtype=float)
+            spec.rare_values = list(rare)
+            spec.rare_probs = rare_counts / rare_counts.sum()
+            spec.tokens.append(_RARE)
+            spec.values.append(None)
+        mode_token = spec.tokens[0] if kept else _RARE
+        coded = present.map(lambda v: token_of.get(v, _RARE))
+        tokens = np.full(len(s), mode_token, dtype=object)
+        tokens[~missing] = coded.to_numpy(dtype=object)
+        if len(spec.tokens) == 1:
+            spec.kind = "marginal"
+        return spec, pd.Series(tokens, name=node, dtype=object)
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, X: pd.DataFrame, y: pd.Series) -> None:
+        from threadpoolctl import threadpool_limits
+
+        keep = ~y.isna().to_numpy()
+        if not keep.all():
+            X, y = X.loc[keep].reset_index(drop=True), y.loc[keep].reset_index(drop=True)
+        self.specs_, frames = [], {}
+        for i, c in enumerate(X.columns):
+            spec, col = self._column_spec(X[c], f"x{i}", is_target=False)
+            self.specs_.append(spec)
+            if spec.kind in ("numeric", "categorical"):
+                frames[spec.node] = col.to_numpy()
+        tspec, tcol = self._column_spec(y.rename(self.target_name_), _TARGET_NODE, is_target=True)
+        self.target_spec_ = tspec
+        if tspec.kind == "categorical":
+            frames[_TARGET_NODE] = tcol.to_numpy()
+        self.nodes_ = list(frames)
+        data = pd.DataFrame({k: pd.Series(v, dtype=object if v.dtype == object else float)
+                             for k, v in frames.items()})
+
+        start = time.perf_counter()
+        probs = self._discover(data)
+        self.discovery_seconds_ = time.perf_counter() - start
+
+        start = time.perf_counter()
+        self.dags_ = sample_dags(probs, self.n_dags, self.seed, names=self.nodes_,
+                                 max_parents=self.max_parents)
+        with threadpool_limits(limits=1), seeded_global_numpy(self.seed):
+            self.scms_ = self._fit_scms(data)
+        self.fit_seconds_ = time.perf_counter() - start
+        self._export_graphs(probs)
+
+    def _discover(self, data: pd.DataFrame) -> np.ndarray:
+        """Edge probabilities over the modelled nodes (zeros when fewer than two)."""
+        d = len(self.nodes_)
+        if d < 2:
+            return np.zeros((d, d))
+        specs = {s.node: s for s in [*self.specs_, self.target_spec_]}
+        mat = np.empty((len(data), d))
+        discrete = []
+        for k, node in enumerate(self.nodes_):
+            spec = specs[node]
+            if spec.kind == "categorical":
+                index = {t: i for i, t in enumerate(spec.tokens)}
+                mat[:, k] = [index[t] for t in data[node]]
+                discrete.append(True)
+            else:
+                mat[:, k] = data[node].to_numpy(dtype=float)
+                discrete.append(False)
+        self.discovery_ = discover_edge_probabilities(
+            mat, algorithms=self.algorithms, alpha=self.alpha, indep_test=self.indep_test,
+            depth=self.depth, bootstrap=self.bootstrap, seed=self.seed,
+            discrete_columns=discrete, max_rows=self.max_discovery_rows)
+        return self.discovery_.probabilities
+
+    def _fit_scms(self, data: pd.DataFrame) -> list[Any]:
+        """One fitted SCM per DAG; a (node, parents) mechanism is fitted once and shared."""
+        from dowhy import gcm
+
+        gcm.config.disable_progress_bars()
+        gcm.config.default_n_jobs = 1
+        kinds = {s.node: s.kind for s in [*self.specs_, self.target_spec_]}
+        cache: dict[tuple[str, tuple[str, ...]], Any] = {}
+        scms = []
+        for dag in self.dags_:
+            scm = gcm.InvertibleStructuralCausalModel(nx.DiGraph(dag))
+            for node in self.nodes_:
+                parents = tuple(sorted(dag.predecessors(node)))
+                key = (node, parents)
+                if key not in cache:
+                    cache[key] = self._fit_mechanism(node, parents, kinds[node], data)
+                scm.set_causal_mechanism(node, cache[key])
+                scm.graph.nodes[node]["parents_during_fit"] = list(parents)
+            scms.append(scm)
+        return scms
+
+    def _fit_mechanism(self, node: str, parents: tuple[str, ...], kind: str,
+                       data: pd.DataFrame) -> Any:
+        from dowhy import gcm
+        from dowhy.gcm.ml import SklearnClassificationModel, SklearnRegressionModel
+
+        target = data[node].to_numpy()
+        if not parents:
+            mech = gcm.EmpiricalDistribution()
+            mech.fit(target)
+            return mech
+        X = data[list(parents)].to_numpy()
+        if kind == "categorical":
+            mech = gcm.ClassifierFCM(SklearnClassificationModel(
+                _make_classifier(self.classifier, self.seed)))
+        else:
+            mech = gcm.AdditiveNoiseModel(SklearnRegressionModel(
+                _make_regressor(self.regressor, self.seed)))
+        mech.fit(X, target)
+        return mech
+
+    def _export_graphs(self, probs: np.ndarray) -> None:
+        """Public views over real column names (the target node is named after ``y``)."""
+        names: dict[str, Hashable] = {s.node: s.name for s in self.specs_}
+        target_label: Hashable = self.target_name_
+        if target_label in set(self.columns_):
+            target_label = f"{self.target_name_} (target)"
+        names[_TARGET_NODE] = target_label
+        order = [s.node for s in self.specs_] + [_TARGET_NODE]
+        labels = [names[n] for n in order]
+        pos = {n: k for k, n in enumerate(self.nodes_)}
+        full = np.zeros((len(order), len(order)))
+        idx = [order.index(n) for n in self.nodes_]
+        if idx:
+            full[np.ix_(idx, idx)] = probs[np.ix_([pos[n] for n in self.nodes_],
+                                                  [pos[n] for n in self.nodes_])]
+        self.edge_probabilities_ = pd.DataFrame(full, index=labels, columns=labels)
+        graph = most_probable_dag(probs, names=self.nodes_, max_parents=self.max_parents)
+        graph.add_nodes_from(order)
+        self.graph_ = nx.relabel_nodes(graph, names, copy=True)
+        self.dags_ = [nx.relabel_nodes(g, names, copy=True) for g in self.dags_]
+
+    # ------------------------------------------------------------------ sample
+    def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        from dowhy import gcm
+        from threadpoolctl import threadpool_limits
+
+        gcm.config.disable_progress_bars()
+        k = max(1, len(self.scms_))
+        counts = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        child_seeds = np.random.SeedSequence([seed, 17]).generate_state(k + 1)
+        rng = np.random.default_rng(int(child_seeds[-1]))
+        if self.nodes_ and self.scms_:
+            parts = []
+            with threadpool_limits(limits=1):
+                for scm, m, s in zip(self.scms_, counts, child_seeds):
+                    if m == 0:
+                        continue
+                    with seeded_global_numpy(int(s)):
+                        parts.append(gcm.draw_samples(scm, m)[self.nodes_])
+            raw = pd.concat(parts, ignore_index=True)
+            raw = raw.iloc[rng.permutation(len(raw))].reset_index(drop=True)
+        else:
+            raw = pd.DataFrame(index=pd.RangeIndex(n))
+        X_out = {s.name: self._decode(s, raw, n, rng) for s in self.specs_}
+        X_syn = pd.DataFrame(X_out, columns=self.columns_)
+        y_syn = pd.Series(self._decode(self.target_spec_, raw, n, rng), name=self.target_name_)
+        return X_syn, y_syn
+
+    def _decode(self, spec: _Column, raw: pd.DataFrame, n: int, rng: np.random.Generator) -> Any:
+        """Map one modelled column back to real values, re-injecting missingness."""
+        if spec.kind == "constant":
+            out = np.full(n, spec.constant, dtype=object)
+        elif spec.kind == "numeric":
+            vals = raw[spec.node].to_numpy(dtype=float) * spec.std + spec.mean
+            out = np.clip(vals, spec.lo, spec.hi) if self.clip else vals
+        else:
+            if spec.kind == "marginal":
+                tokens = np.full(n, spec.tokens[0], dtype=object)
+            else:
+                tokens = raw[spec.node].astype(str).to_numpy(dtype=object)
+            lookup = dict(zip(spec.tokens, spec.values))
+            out = np.empty(n, dtype=object)
+            for t, v in lookup.items():
+                mask = tokens == t
+                if not mask.any():
+                    continue
+                if t == _RARE:
+                    picks = rng.choice(len(spec.rare_values), size=int(mask.sum()),
+                                       p=spec.rare_probs)
+                    rare = np.empty(len(spec.rare_values), dtype=object)
+                    rare[:] = spec.rare_values
+                    out[mask] = rare[picks]
+                else:
+                    out[mask] = [v] * int(mask.sum())
+        if self.reinject_missing and spec.missing_rate > 0:
+            out[rng.random(n) < spec.missing_rate] = np.nan
+        return out

@@ -1,0 +1,267 @@
+"""Run a sweep on Ray: generator fits as CPU tasks, then one Ray Tune trial per grid point.
+
+Generator fits are Ray *tasks* (not long-lived actors): each releases its CPUs when it returns,
+so Tune trials never wait behind idle generator workers. Every trial that needs a synthetic
+table reads the one fitted for its (dataset, fold, generator, options). Finished work is cached
+on disk (``engine.store``): rerunning the same sweep skips finished fits and trials.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from engine.errors import CausalMixError
+from engine.generator_fits import fit_done, run_fit
+from engine.plan import FitJob, SweepPlan, TrialJob, make_plan, trial_result_path
+from engine.spec import SweepSpec
+from engine.store import atomic_write_json, read_json, write_results
+
+
+def log(msg: str) -> None:
+    print(f"[causalmix] {msg}", flush=True)
+
+
+def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None = None,
+              report: bool = True, tune_verbose: int = 0) -> Path:
+    """Run (or resume) a sweep; returns the sweep directory holding results.parquet."""
+    sweep_dir = spec.sweep_dir
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if spec.source != "<memory>" and Path(spec.source).is_file():
+        shutil.copyfile(spec.source, sweep_dir / "spec.yaml")
+    plan = make_plan(spec)
+    done = [t for t in plan.trials if _trial_ok(t)]
+    todo = [t for t in plan.trials if not _trial_ok(t)]
+    log(f"sweep '{spec.name}': {len(plan.trials)} trials planned, {len(done)} already done, "
+        f"{len(todo)} to run; storage {sweep_dir}")
+    if todo:
+        _connect(address, num_cpus)
+        _check_resources(spec)
+        needed = {t.synthetic_dir for t in todo if t.generator}
+        fits = [f for f in plan.fits if f.out_dir in needed]
+        failed = _run_fits(fits, spec)
+        runnable = []
+        for t in todo:
+            if t.generator and t.synthetic_dir in failed:
+                _write_failed_trial(t, f"generator fit failed: {failed[t.synthetic_dir]}")
+            else:
+                runnable.append(t)
+        _run_trials(runnable, spec, plan, tune_verbose)
+    results = write_results(sweep_dir, [t.trial_id for t in plan.trials])
+    n_ok = int((results["status"] == "ok").sum())
+    log(f"results: {len(results)} rows ({n_ok} ok, {len(results) - n_ok} error) -> "
+        f"{sweep_dir / 'results.parquet'}")
+    if report:
+        from engine.report import build_report
+
+        out = build_report([sweep_dir])
+        log(f"report -> {out}")
+    return sweep_dir
+
+
+# ---------------------------------------------------------------------------- Ray setup
+def _connect(address: str | None, num_cpus: int | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
+    if address:
+        ray.init(address=address, logging_level="WARNING")
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, logging_level="WARNING",
+                 include_dashboard=False)
+    res = ray.cluster_resources()
+    log(f"ray: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
+
+
+def _check_resources(spec: SweepSpec) -> None:
+    """Refuse requests no node can meet (Tune would otherwise wait for them forever)."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    r = spec.resources
+    if not any(n.get("CPU", 0) >= r.generator_cpus for n in nodes):
+        raise CausalMixError(f"resources.generator_cpus={r.generator_cpus:g} exceeds every "
+                             "node's CPUs")
+    if not any(n.get("CPU", 0) >= r.trial_cpus and n.get("GPU", 0) >= r.trial_gpus for n in nodes):
+        raise CausalMixError(f"no node has {r.trial_cpus:g} CPUs and {r.trial_gpus:g} GPUs for a "
+                             "trial (resources.trial_cpus / trial_gpus)")
+
+
+# ---------------------------------------------------------------------------- phase 1: fits
+def _run_fits(fits: list[FitJob], spec: SweepSpec) -> dict[str, str]:
+    """Fit every pending generator as a Ray task; returns {out_dir: error} of failed fits."""
+    import ray
+
+    pending = [f for f in fits if not fit_done(f)]
+    failed: dict[str, str] = {}
+    if not pending:
+        if fits:
+            log(f"generator fits: all {len(fits)} cached")
+        return failed
+    log(f"generator fits: {len(pending)} to run ({len(fits) - len(pending)} cached)")
+    cpus = spec.resources.generator_cpus
+    remote = ray.remote(_fit_task).options(num_cpus=cpus, max_retries=1)
+    refs = {remote.remote(f, max(1, int(cpus))): f for f in pending}
+    n_done = 0
+    while refs:
+        ready, _ = ray.wait(list(refs), num_returns=1)
+        job = refs.pop(ready[0])
+        try:
+            summary = ray.get(ready[0])
+        except Exception as exc:  # noqa: BLE001 - worker died; recorded, the sweep goes on
+            summary = {"status": "error", "error": f"worker failed: {type(exc).__name__}"}
+        n_done += 1
+        what = f"{job.generator} on {job.fold.dataset['name']} fold {job.fold.fold}"
+        if summary.get("status") == "ok":
+            log(f"  [{n_done}/{len(pending)}] fitted {what} in {summary.get('seconds', 0):.1f}s")
+        else:
+            failed[job.out_dir] = summary.get("error", "unknown error")
+            log(f"  [{n_done}/{len(pending)}] FAILED {what}: {failed[job.out_dir]}")
+    return failed
+
+
+def _fit_task(job: FitJob, threads: int) -> dict[str, Any]:
+    return run_fit(job, threads=threads)
+
+
+# ---------------------------------------------------------------------------- phase 2: trials
+def _trial_ok(job: TrialJob) -> bool:
+    rec = read_json(trial_result_path(job))
+    return bool(rec and rec.get("result", {}).get("status") == "ok")
+
+
+def _write_failed_trial(job: TrialJob, error: str) -> None:
+    from engine.trial import _base_row
+
+    row = _base_row(job)
+    row.update(status="error", error=error, seconds=0.0)
+    atomic_write_json(trial_result_path(job), {"result": row, "evaluations": []})
+
+
+def _run_trials(jobs: list[TrialJob], spec: SweepSpec, plan: SweepPlan, verbose: int) -> None:
+    from ray import tune
+
+    if not jobs:
+        return
+    by_id = {j.trial_id: j.to_dict() for j in jobs}
+    trainable = tune.with_resources(
+        tune.with_parameters(tune_trainable, jobs=by_id),
+        {"cpu": spec.resources.trial_cpus, "gpu": spec.resources.trial_gpus},
+    )
+    tune_dir = spec.sweep_dir / "tune"
+    tune_dir.mkdir(parents=True, exist_ok=True)
+    progress = _Progress(spec.sweep_dir, [t.trial_id for t in plan.trials], len(jobs))
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial_id": tune.grid_search(sorted(by_id))},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=spec.resources.max_concurrent_trials or None,
+            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=f"run-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(tune_dir),
+            verbose=verbose, callbacks=[progress],
+            failure_config=tune.FailureConfig(max_failures=1),
+        ),
+    )
+    log(f"fine-tuning: {len(jobs)} trials on Ray Tune (logs: {tune_dir})")
+    tuner.fit()
+    progress.flush(force=True)
+
+
+def _trial_name(trial: Any) -> str:
+    return str(trial.config["trial_id"]).replace("/", "_")[:120]
+
+
+def tune_trainable(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
+    """Tune function trainable: run one trial, store its result, report every evaluation."""
+    from ray import tune
+
+    from engine.trial import run_trial
+
+    job = TrialJob.from_dict(jobs[config["trial_id"]])
+    rec = run_trial(job, logger=TuneReportLogger())
+    atomic_write_json(trial_result_path(job), rec)
+    row = rec["result"]
+    final = {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    final.update(final=True, ok=row["status"] == "ok", step=row.get("steps_run", 0))
+    tune.report(final)
+
+
+class TuneReportLogger:
+    """Forwards each fine-tuning evaluation to ``ray.tune.report`` (one hook, as in the logger
+    protocol of ``engine.finetune``)."""
+
+    def on_evaluation(self, evaluation: Any, is_best: bool) -> None:
+        from ray import tune
+
+        metrics = {"step": evaluation.step, "is_best": float(is_best), "final": False, "ok": True}
+        if evaluation.train_loss == evaluation.train_loss:
+            metrics["train_loss"] = evaluation.train_loss
+        metrics.update({f"val_{k}": v for k, v in evaluation.val.items()})
+        metrics.update({f"eval_test_{k}": v for k, v in evaluation.test.items()})
+        tune.report(metrics)
+
+
+def _progress_line(row: dict[str, Any]) -> str:
+    if row.get("status") != "ok":
+        return f"ERROR {row.get('error', '')}"
+    return (f"test ROC-AUC {row.get('test_roc_auc', float('nan')):.4f} "
+            f"(zero-shot {row.get('zero_shot_test_roc_auc', float('nan')):.4f}, "
+            f"{row.get('normalized_improvement_pct', float('nan')):+.2f}%) "
+            f"best step {row.get('best_step')}/{row.get('steps_run')}")
+
+
+try:
+    from ray.tune import Callback as _TuneCallback
+except ImportError:  # pragma: no cover - ray always has it
+    _TuneCallback = object  # type: ignore[assignment,misc]
+
+
+class _Progress(_TuneCallback):  # type: ignore[misc,valid-type]
+    """Prints one line per finished trial and keeps results.parquet current (partial reports)."""
+
+    def __init__(self, sweep_dir: Path, all_ids: list[str], total: int) -> None:
+        self.sweep_dir, self.all_ids, self.total = sweep_dir, all_ids, total
+        self.count = 0
+        self.last_write = 0.0
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.count += 1
+        tid = trial.config["trial_id"]
+        rec = read_json(self.sweep_dir / "trials" / tid / "result.json") or {}
+        log(f"  [{self.count}/{self.total}] {tid}: {_progress_line(rec.get('result', {}))}")
+        self.flush()
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.count += 1
+        log(f"  [{self.count}/{self.total}] {trial.config['trial_id']}: worker crashed "
+            "(rerun the sweep to retry it)")
+
+    def flush(self, force: bool = False) -> None:
+        if force or time.monotonic() - self.last_write > 15:
+            write_results(self.sweep_dir, self.all_ids)
+            self.last_write = time.monotonic()
+
+
+def plan_summary(spec: SweepSpec) -> dict[str, Any]:
+    """Counts a user sees from ``causalmix validate``."""
+    plan = make_plan(spec)
+    per_method: dict[str, int] = {}
+    for t in plan.trials:
+        per_method[t.method] = per_method.get(t.method, 0) + 1
+    return {"trials": len(plan.trials), "generator_fits": len(plan.fits),
+            "per_method": per_method, "storage": str(spec.sweep_dir),
+            "resources": asdict(spec.resources)}
+
+
+def eprint(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,222 @@
+"""Orchestration: from sweep directories to every table, figure and the HTML report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from engine.report import html
+from engine.report.curves import best_mix_per_dataset, bootstrap_bands, scaling_table
+from engine.report.definitions import DEFINITIONS
+from engine.report.export import Outputs
+from engine.report.fits import fit_table
+from engine.report.gap import gap_table, tracking_table
+from engine.report.load import FOLD_KEYS, load_evaluations, load_results
+from engine.report.plots import safe_name, scaling_figure
+from engine.report.plots_summary import (
+    cd_diagram,
+    grid_heatmap,
+    improvement_boxes,
+    tracking_figure,
+)
+from engine.report.reference import ordered_methods
+from engine.report.scores import PRIMARY_METRIC, add_scores, score_column
+from engine.report.selection import select_by_validation
+from engine.report.stats import average_ranks, block_matrix, friedman_test, nemenyi_cd
+from engine.report.tables import grid_summary, method_summary, paper_table
+from engine.report.tensorboard import write_tensorboard
+
+IMPROVEMENT = score_column("improvement", PRIMARY_METRIC)
+
+
+def build_report(sweep_dirs: list[Path], out_dir: Path | None = None) -> Path:
+    """Build the report for one or several sweeps and return the output directory.
+
+    Default ``out_dir`` is ``<first sweep dir>/report``. With a single sweep directory the
+    scaling curves (``scaling_curves.csv``, ``scaling_<method>.png``) are also written into
+    the sweep directory itself. Works on partial results of a running sweep; a missing
+    ``evaluations.parquet`` only leaves the validation-test tracking out.
+    """
+    sweep_dirs = [Path(d) for d in sweep_dirs]
+    if not sweep_dirs:
+        raise ValueError("build_report needs at least one sweep directory")
+    out_dir = Path(out_dir) if out_dir is not None else sweep_dirs[0] / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = load_results(sweep_dirs)
+    evaluations = load_evaluations(sweep_dirs)
+    outputs = Outputs(out_dir)
+    extra = (sweep_dirs[0],) if len(sweep_dirs) == 1 else ()
+
+    # (a) scaling curves first: the cheapest and most needed output.
+    curves = scaling_table(results)
+    bands = bootstrap_bands(results)
+    fits = fit_table(curves)
+    curves = curves.merge(bands, on=["method", "synthetic_scale", "mix_ratio"], how="left")
+    outputs.table("scaling_curves", curves)
+    for directory in extra:
+        curves.to_csv(directory / "scaling_curves.csv", index=False)
+    methods = ordered_methods(curves["method"])
+    for method in methods:
+        fig = scaling_figure(curves, method, bands=bands, fit=fits)
+        outputs.figure(f"scaling_{safe_name(method)}", fig, extra_dirs=extra)
+    outputs.table("scaling_fits", fits)
+
+    sections = _analyse(results, evaluations, curves, fits, outputs)
+    for directory in sorted({Path(s) for s in results["source"]}):
+        trials = results[results["source"] == str(directory)]
+        runs = None if evaluations is None else evaluations[
+            evaluations["source"] == str(directory)
+        ]
+        outputs.notes.append(write_tensorboard(trials, runs, directory))
+    sections.append(_files_section(outputs))
+    subtitle = (
+        f"Sweeps: {', '.join(str(d) for d in sweep_dirs)}. Generated "
+        f"{dt.datetime.now().isoformat(timespec='seconds')}. "
+        + " ".join(outputs.notes)
+    )
+    page = html.render("CausalMix Sweep report", subtitle, sections)
+    (out_dir / "report.html").write_text(page, encoding="utf-8")
+    return out_dir
+
+
+def _analyse(
+    results: pd.DataFrame,
+    evaluations: pd.DataFrame | None,
+    curves: pd.DataFrame,
+    fits: pd.DataFrame,
+    outputs: Outputs,
+) -> list[html.Section]:
+    """Compute every table and figure after the scaling curves; return the HTML sections."""
+    scored = outputs.table("trials_scored", add_scores(results))
+    selected = outputs.table("selected_configurations", select_by_validation(scored))
+    summary = outputs.table("method_summary", method_summary(scored, selected))
+    grid = outputs.table("grid_summary", grid_summary(scored))
+
+    tracking = gap = grid_gap = None
+    if evaluations is not None:
+        tracking = outputs.table("trial_tracking", tracking_table(evaluations, results))
+        gap = outputs.table("validation_test_gap", gap_table(tracking))
+        grid_gap = outputs.table(
+            "validation_test_gap_grid", gap_table(tracking, ["method", "synthetic_scale",
+                                                             "mix_ratio"])
+        )
+    paper = outputs.table("paper_table", paper_table(summary, gap))
+
+    matrix = block_matrix(selected, IMPROVEMENT) if not selected.empty else pd.DataFrame()
+    ranks = average_ranks(matrix) if len(matrix) else pd.Series(dtype=float)
+    chi2, p_friedman = friedman_test(matrix) if len(matrix) else (float("nan"),) * 2
+    cd = nemenyi_cd(matrix.shape[1], matrix.shape[0]) if len(matrix) else float("nan")
+    friedman = pd.DataFrame([dict(metric=PRIMARY_METRIC, score="improvement",
+                                  n_methods=matrix.shape[1], n_blocks=matrix.shape[0],
+                                  chi2=chi2, p_value=p_friedman, nemenyi_cd=cd)])
+    outputs.table("friedman_nemenyi", friedman)
+    if len(ranks) >= 2:
+        outputs.figure("critical_difference", cd_diagram(ranks, cd, matrix.shape[0]))
+    if not selected.empty:
+        outputs.figure("improvement_by_method", improvement_boxes(
+            selected, IMPROVEMENT, "normalised ROC-AUC improvement (%)"))
+    best_mix = outputs.table("best_mix_per_dataset", best_mix_per_dataset(results))
+    grid_methods = [m for m in ordered_methods(curves["method"])
+                    if curves.loc[(curves["method"] == m) & (curves["n"] > 0), "mix_ratio"]
+                    .nunique() > 1]
+    for method in grid_methods:
+        outputs.figure(f"grid_{safe_name(method)}", grid_heatmap(curves, method))
+    if tracking is not None and not tracking.empty:
+        outputs.figure("validation_test_tracking", tracking_figure(tracking))
+    errors = results[results["status"] != "ok"]
+    error_table = outputs.table(
+        "failed_trials", errors[["source", "trial_id", "method", "dataset", "fold", "seed",
+                                 "synthetic_scale", "mix_ratio", "error"]]
+    )
+
+    img = outputs.images
+    overview = html.Section("Overview", [html.stats_row({
+        "trials": len(results),
+        "ok": int((results["status"] == "ok").sum()),
+        "failed": len(errors),
+        "datasets": results["dataset"].nunique(),
+        "dataset-folds": len(results[FOLD_KEYS].drop_duplicates()),
+        "methods": results["method"].nunique(),
+    })])
+    counts = results.groupby("method")["status"].value_counts().unstack(fill_value=0)
+    counts = counts.reindex(ordered_methods(counts.index)).reset_index()
+    overview.blocks += [html.table(counts)]
+
+    headline = html.Section("Headline table", [
+        html.paragraph("Per method the validation-selected configuration on each dataset-fold; "
+                       "improvement = median ± std of the normalised ROC-AUC improvement (%), "
+                       "average rank over complete dataset-folds (1 = best), gap = 1 − median "
+                       "Spearman(val, test) over evaluation steps. Reference columns: published "
+                       "values of the reference study on its own benchmark and scale."),
+        html.table(paper),
+    ])
+    methods_section = html.Section("Methods compared", [
+        html.table(_primary(summary)),
+        html.paragraph(f"Friedman chi² = {chi2:.3f}, p = {p_friedman:.3g} over "
+                       f"{matrix.shape[0]} complete dataset-folds and {matrix.shape[1]} methods; "
+                       f"Nemenyi critical difference = {cd:.3f}."),
+    ])
+    for name, caption in [("critical_difference", "Critical-difference diagram (average ranks)."),
+                          ("improvement_by_method", "Improvement per dataset-fold.")]:
+        if name in img:
+            methods_section.blocks.append(html.image(img[name], caption))
+
+    scaling = html.Section("Scaling with synthetic data")
+    for method in ordered_methods(curves["method"]):
+        name = f"scaling_{safe_name(method)}"
+        scaling.blocks.append(html.image(img[name], f"{method}: median improvement vs scale; "
+                                         "band = bootstrap 95 % CI of the median; dotted = fit."))
+    for method in grid_methods:
+        scaling.blocks.append(html.image(img[f"grid_{safe_name(method)}"],
+                                         f"{method}: median improvement over the grid."))
+    scaling.blocks += [html.paragraph("Saturating fits y = a·(1 − exp(−s/τ)) + b of the median "
+                                      "curve (power law c·s^p + d as the fallback)."),
+                       html.table(fits), html.paragraph("Best mix ratio per dataset."),
+                       html.table(best_mix)]
+
+    tracking_section = html.Section("Validation–test tracking")
+    if gap is None:
+        tracking_section.blocks.append(html.paragraph("No evaluations.parquet: not available."))
+    else:
+        tracking_section.blocks += [html.table(gap)]
+        if "validation_test_tracking" in img:
+            tracking_section.blocks.append(html.image(
+                img["validation_test_tracking"], "Per trial: Spearman(val, test) and regret."))
+        tracking_section.blocks += [html.paragraph("Per grid point:"), html.table(grid_gap)]
+
+    other = html.Section("All metrics and scores", [
+        html.paragraph("Median of the validation-selected configuration per method; improvement "
+                       "in % (higher is better), normalised error in [0, 1] (lower is better)."),
+        html.table(summary.pivot_table(index="method", columns=["score", "metric"],
+                                       values="median").reindex(
+            ordered_methods(summary["method"])).reset_index()
+            if not summary.empty else summary),
+    ])
+    grid_section = html.Section("Per grid point", [
+        html.table(_primary(grid).drop(columns=["metric", "score"], errors="ignore"))
+    ])
+    failed = html.Section("Failed trials", [
+        html.paragraph(f"{len(error_table)} failed trials (excluded from all statistics)."),
+        html.table(error_table),
+    ])
+    definitions = html.Section("Definitions", [html.definitions(DEFINITIONS)])
+    return [overview, headline, methods_section, scaling, tracking_section, other,
+            grid_section, failed, definitions]
+
+
+def _primary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the primary metric's improvement score."""
+    if frame.empty:
+        return frame
+    keep = (frame["metric"] == PRIMARY_METRIC) & (frame["score"] == "improvement")
+    return frame[keep].drop(columns=["metric", "score"])
+
+
+def _files_section(outputs: Outputs) -> html.Section:
+    """The list of written files."""
+    rows = [dict(kind="table", name=n, files=f"{n}.csv, {n}.parquet") for n in outputs.tables]
+    rows += [dict(kind="figure", name=n, files=f"{n}.png, {n}.svg") for n in outputs.figures]
+    notes = [html.paragraph(n) for n in outputs.notes]
+    return html.Section("Files", [html.table(pd.DataFrame(rows)), *notes])

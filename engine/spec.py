@@ -1,0 +1,421 @@
+"""Sweep specification: YAML file -> validated, typed ``SweepSpec``.
+
+Every error names the file, the field (dotted path) and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import SpecError
+from engine.methods import METHODS
+
+TOP_LEVEL_FIELDS = {
+    "name", "seed", "storage", "datasets", "folds", "outer_folds", "n_train", "val_fraction",
+    "max_test_rows", "methods", "grid", "model", "finetune", "resources", "preprocessing",
+}
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A registry dataset (``path`` is None) or a local CSV/Parquet file with a target column."""
+
+    name: str
+    path: str | None = None
+    target: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "target": self.target}
+
+
+@dataclass(frozen=True)
+class MethodRef:
+    """A method to run, with the options passed to its generator."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FinetuneSpec:
+    """Episodic fine-tuning settings."""
+
+    steps: int = 100
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    patience: int = 5
+    eval_every: int = 10
+    episode_rows: int = 256
+    query_fraction: float = 0.3
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """CPUs per generator fit; CPUs and GPUs per fine-tuning trial."""
+
+    generator_cpus: float = 1.0
+    trial_cpus: float = 1.0
+    trial_gpus: float = 0.0
+    max_concurrent_trials: int = 0  # 0: as many as resources allow
+
+
+@dataclass(frozen=True)
+class PreprocessingSpec:
+    """Model-side preprocessing (fitted on training rows only)."""
+
+    max_features: int | None = None  # wider tables are reduced to this many features
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep definition."""
+
+    name: str
+    seed: int
+    storage: str
+    datasets: tuple[DatasetRef, ...]
+    folds: tuple[int, ...]
+    outer_folds: int
+    n_train: int
+    val_fraction: float
+    max_test_rows: int
+    methods: tuple[MethodRef, ...]
+    synthetic_scales: tuple[float, ...]
+    mix_ratios: tuple[float, ...]
+    model: dict[str, Any]
+    finetune: FinetuneSpec
+    resources: ResourceSpec
+    preprocessing: PreprocessingSpec
+    source: str = "<memory>"
+
+    @property
+    def sweep_dir(self) -> Path:
+        return Path(self.storage).expanduser().resolve() / self.name
+
+
+# ---------------------------------------------------------------------------- loading
+def load_spec(path: str | Path, storage: str | None = None) -> SweepSpec:
+    """Read and validate a sweep file; ``storage`` overrides the file's storage field."""
+    p = Path(path)
+    src = str(path)
+    if not p.is_file():
+        raise SpecError(src, "<file>", "no such file")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise SpecError(src, "<file>", f"not valid YAML{where}") from None
+    except UnicodeDecodeError:
+        raise SpecError(src, "<file>", "not a text file") from None
+    if storage is not None:
+        if not isinstance(raw, dict):
+            raise SpecError(src, "<file>", "expected a mapping of fields at the top level")
+        raw = {**raw, "storage": storage}
+    return parse_spec(raw, source=src, base_dir=p.parent)
+
+
+def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None) -> SweepSpec:
+    """Validate a parsed YAML document into a ``SweepSpec``."""
+    v = _Validator(source)
+    if not isinstance(raw, dict):
+        raise SpecError(source, "<file>", "expected a mapping of fields at the top level")
+    unknown = sorted(set(raw) - TOP_LEVEL_FIELDS)
+    if unknown:
+        raise SpecError(source, unknown[0], f"unknown field (allowed: {sorted(TOP_LEVEL_FIELDS)})")
+    base = base_dir or Path.cwd()
+
+    name = v.string(raw, "name", required=True)
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise SpecError(source, "name", "use letters, digits, '-', '_' and '.' only")
+    seed = v.integer(raw, "seed", default=0, minimum=0)
+    storage = v.string(raw, "storage", default="results")
+    if not Path(storage).expanduser().is_absolute():
+        storage = str((Path.cwd() / storage).resolve())
+
+    datasets = _datasets(v, raw, base)
+    outer_folds = v.integer(raw, "outer_folds", default=5, minimum=2)
+    folds = _folds(v, raw, outer_folds)
+    n_train = v.integer(raw, "n_train", default=256, minimum=8)
+    val_fraction = v.number(raw, "val_fraction", default=0.25, low=0.05, high=0.9)
+    max_test_rows = v.integer(raw, "max_test_rows", default=2000, minimum=10)
+    methods = _methods(v, raw)
+    scales, mixes = _grid(v, raw)
+    model = _model(v, raw)
+    finetune = _finetune(v, raw.get("finetune"))
+    resources = _resources(v, raw.get("resources"))
+    prep = _preprocessing(v, raw.get("preprocessing"))
+    return SweepSpec(
+        name=name, seed=seed, storage=storage, datasets=datasets, folds=folds,
+        outer_folds=outer_folds, n_train=n_train, val_fraction=val_fraction,
+        max_test_rows=max_test_rows, methods=methods, synthetic_scales=scales,
+        mix_ratios=mixes, model=model, finetune=finetune, resources=resources,
+        preprocessing=prep, source=source,
+    )
+
+
+# ---------------------------------------------------------------------------- sections
+def _datasets(v: _Validator, raw: dict, base: Path) -> tuple[DatasetRef, ...]:
+    items = raw.get("datasets")
+    if not isinstance(items, list) or not items:
+        raise SpecError(v.source, "datasets", "expected a non-empty list")
+    out: list[DatasetRef] = []
+    for i, item in enumerate(items):
+        where = f"datasets[{i}]"
+        if isinstance(item, str):
+            from engine.data import dataset_names
+
+            if item not in dataset_names() and not item.startswith("openml/"):
+                raise SpecError(
+                    v.source, where, f"unknown dataset '{item}' (known: {', '.join(dataset_names())}"
+                    ", openml/<data id>, or {name, path, target} for a local file)"
+                )
+            out.append(DatasetRef(name=item))
+        elif isinstance(item, dict):
+            extra = sorted(set(item) - {"name", "path", "target"})
+            if extra:
+                raise SpecError(v.source, f"{where}.{extra[0]}", "unknown field (name, path, target)")
+            dname = v.string(item, "name", required=True, where=where)
+            path = v.string(item, "path", required=True, where=where)
+            target = v.string(item, "target", required=True, where=where)
+            full = Path(path).expanduser()
+            if not full.is_absolute():
+                full = (base / full).resolve()
+            if not full.is_file():
+                raise SpecError(v.source, f"{where}.path", f"no such file: {full}")
+            if full.suffix.lower() not in {".csv", ".parquet", ".pq"}:
+                raise SpecError(v.source, f"{where}.path", "expected a .csv or .parquet file")
+            _check_target_column(v.source, where, full, target)
+            out.append(DatasetRef(name=dname, path=str(full), target=target))
+        else:
+            raise SpecError(v.source, where, "expected a dataset name or {name, path, target}")
+    names = [d.name for d in out]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise SpecError(v.source, "datasets", f"duplicate dataset name {sorted(dup)[0]!r}")
+    return tuple(out)
+
+
+def _check_target_column(source: str, where: str, path: Path, target: str) -> None:
+    """Read only the header of a local table and check the target column is there."""
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            import pyarrow.parquet as pq
+
+            columns = list(pq.read_schema(path).names)
+        else:
+            columns = list(pd.read_csv(path, nrows=0).columns)
+    except Exception as exc:  # noqa: BLE001 - unreadable file becomes one line
+        raise SpecError(source, f"{where}.path", f"cannot read {path.name} "
+                        f"({type(exc).__name__})") from None
+    if target not in columns:
+        shown = ", ".join(map(str, columns[:8])) + (", ..." if len(columns) > 8 else "")
+        raise SpecError(source, f"{where}.target", f"column '{target}' not in {path.name} "
+                        f"(columns: {shown})")
+
+
+def _folds(v: _Validator, raw: dict, outer_folds: int) -> tuple[int, ...]:
+    val = raw.get("folds", 1)
+    if isinstance(val, bool):
+        raise SpecError(v.source, "folds", "expected a count or a list of fold indices")
+    if isinstance(val, int):
+        if not 1 <= val <= outer_folds:
+            raise SpecError(v.source, "folds", f"expected 1..{outer_folds} (outer_folds), got {val}")
+        return tuple(range(val))
+    if isinstance(val, list) and val and all(isinstance(x, int) and not isinstance(x, bool)
+                                             for x in val):
+        bad = [x for x in val if not 0 <= x < outer_folds]
+        if bad:
+            raise SpecError(v.source, "folds", f"fold index {bad[0]} outside 0..{outer_folds - 1}")
+        return tuple(sorted(set(val)))
+    raise SpecError(v.source, "folds", "expected a count or a non-empty list of fold indices")
+
+
+def _methods(v: _Validator, raw: dict) -> tuple[MethodRef, ...]:
+    items = raw.get("methods")
+    if not isinstance(items, list) or not items:
+        raise SpecError(v.source, "methods", f"expected a non-empty list of {sorted(METHODS)}")
+    out: list[MethodRef] = []
+    for i, item in enumerate(items):
+        where = f"methods[{i}]"
+        if isinstance(item, str):
+            mname, options = item, {}
+        elif isinstance(item, dict) and "name" in item:
+            extra = sorted(set(item) - {"name", "options"})
+            if extra:
+                raise SpecError(v.source, f"{where}.{extra[0]}", "unknown field (name, options)")
+            mname = item["name"]
+            options = item.get("options") or {}
+            if not isinstance(options, dict):
+                raise SpecError(v.source, f"{where}.options", "expected a mapping")
+        else:
+            raise SpecError(v.source, where, "expected a method name or {name, options}")
+        if mname not in METHODS:
+            raise SpecError(v.source, where, f"unknown method '{mname}' (known: "
+                            f"{', '.join(sorted(METHODS))})")
+        if options and METHODS[mname].generator is None:
+            raise SpecError(v.source, f"{where}.options", f"method '{mname}' takes no options")
+        out.append(MethodRef(name=str(mname), options=dict(options)))
+    names = [m.name for m in out]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise SpecError(v.source, "methods", f"method {sorted(dup)[0]!r} listed twice")
+    return tuple(out)
+
+
+def _grid(v: _Validator, raw: dict) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    grid = raw.get("grid", {})
+    if not isinstance(grid, dict):
+        raise SpecError(v.source, "grid", "expected {synthetic_scale: [...], mix_ratio: [...]}")
+    extra = sorted(set(grid) - {"synthetic_scale", "mix_ratio"})
+    if extra:
+        raise SpecError(v.source, f"grid.{extra[0]}", "unknown field (synthetic_scale, mix_ratio)")
+    scales = v.number_list(grid, "synthetic_scale", default=[1.0], where="grid")
+    for i, s in enumerate(scales):
+        if s <= 0:
+            raise SpecError(v.source, f"grid.synthetic_scale[{i}]", f"expected a positive number, "
+                            f"got {s}")
+    mixes = v.number_list(grid, "mix_ratio", default=[0.5], where="grid")
+    for i, m in enumerate(mixes):
+        if not 0 <= m <= 1:
+            raise SpecError(v.source, f"grid.mix_ratio[{i}]", f"expected a number in [0, 1], got {m}")
+    return tuple(sorted(set(scales))), tuple(sorted(set(mixes)))
+
+
+def _model(v: _Validator, raw: dict) -> dict[str, Any]:
+    model = raw.get("model", {"name": "pfn"})
+    if isinstance(model, str):
+        model = {"name": model}
+    if not isinstance(model, dict) or not isinstance(model.get("name", "pfn"), str):
+        raise SpecError(v.source, "model", "expected {name: <model>, ...options}")
+    model = {"name": "pfn", **model}
+    from engine.models import model_names
+
+    if model["name"] not in model_names():
+        raise SpecError(v.source, "model.name", f"unknown model '{model['name']}' (known: "
+                        f"{', '.join(model_names())})")
+    return model
+
+
+def _finetune(v: _Validator, raw: Any) -> FinetuneSpec:
+    raw = _section(v, raw, "finetune", FinetuneSpec)
+    d = FinetuneSpec()
+    return FinetuneSpec(
+        steps=v.integer(raw, "steps", default=d.steps, minimum=0, where="finetune"),
+        lr=v.number(raw, "lr", default=d.lr, low=0.0, high=1.0, where="finetune"),
+        weight_decay=v.number(raw, "weight_decay", default=d.weight_decay, low=0.0, high=10.0,
+                              where="finetune"),
+        patience=v.integer(raw, "patience", default=d.patience, minimum=1, where="finetune"),
+        eval_every=v.integer(raw, "eval_every", default=d.eval_every, minimum=1, where="finetune"),
+        episode_rows=v.integer(raw, "episode_rows", default=d.episode_rows, minimum=4,
+                               where="finetune"),
+        query_fraction=v.number(raw, "query_fraction", default=d.query_fraction, low=0.05,
+                                high=0.95, where="finetune"),
+        grad_clip=v.number(raw, "grad_clip", default=d.grad_clip, low=0.0, high=1e6,
+                           where="finetune"),
+    )
+
+
+def _resources(v: _Validator, raw: Any) -> ResourceSpec:
+    raw = _section(v, raw, "resources", ResourceSpec)
+    d = ResourceSpec()
+    return ResourceSpec(
+        generator_cpus=v.number(raw, "generator_cpus", default=d.generator_cpus, low=0.01,
+                                high=1024, where="resources"),
+        trial_cpus=v.number(raw, "trial_cpus", default=d.trial_cpus, low=0.01, high=1024,
+                            where="resources"),
+        trial_gpus=v.number(raw, "trial_gpus", default=d.trial_gpus, low=0.0, high=64,
+                            where="resources"),
+        max_concurrent_trials=v.integer(raw, "max_concurrent_trials",
+                                        default=d.max_concurrent_trials, minimum=0,
+                                        where="resources"),
+    )
+
+
+def _preprocessing(v: _Validator, raw: Any) -> PreprocessingSpec:
+    raw = _section(v, raw, "preprocessing", PreprocessingSpec)
+    mf = raw.get("max_features")
+    if mf is not None:
+        mf = v.integer(raw, "max_features", minimum=1, where="preprocessing")
+    return PreprocessingSpec(max_features=mf)
+
+
+def _section(v: _Validator, raw: Any, name: str, cls: type) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SpecError(v.source, name, "expected a mapping")
+    allowed = set(cls.__dataclass_fields__)
+    extra = sorted(set(raw) - allowed)
+    if extra:
+        raise SpecError(v.source, f"{name}.{extra[0]}", f"unknown field (allowed: {sorted(allowed)})")
+    return raw
+
+
+class _Validator:
+    """Typed field readers that raise ``SpecError`` naming the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _key(self, where: str, key: str) -> str:
+        return f"{where}.{key}" if where else key
+
+    def string(self, d: dict, key: str, default: str | None = None, required: bool = False,
+               where: str = "") -> str:
+        if key not in d or d[key] is None:
+            if required:
+                raise SpecError(self.source, self._key(where, key), "required, expected a string")
+            return str(default)
+        val = d[key]
+        if not isinstance(val, str) or not val.strip():
+            raise SpecError(self.source, self._key(where, key), f"expected a string, got {val!r}")
+        return val.strip()
+
+    def integer(self, d: dict, key: str, default: int = 0, minimum: int | None = None,
+                where: str = "") -> int:
+        val = d.get(key, default)
+        if isinstance(val, bool) or not isinstance(val, int):
+            raise SpecError(self.source, self._key(where, key), f"expected an integer, got {val!r}")
+        if minimum is not None and val < minimum:
+            raise SpecError(self.source, self._key(where, key), f"expected an integer >= {minimum},"
+                            f" got {val}")
+        return int(val)
+
+    def number(self, d: dict, key: str, default: float = 0.0, low: float | None = None,
+               high: float | None = None, where: str = "") -> float:
+        val = d.get(key, default)
+        if isinstance(val, str):
+            try:
+                val = float(val)
+            except ValueError:
+                pass
+        if isinstance(val, bool) or not isinstance(val, int | float) or not math.isfinite(val):
+            raise SpecError(self.source, self._key(where, key), f"expected a number, got {val!r}")
+        if (low is not None and val < low) or (high is not None and val > high):
+            raise SpecError(self.source, self._key(where, key), f"expected a number in "
+                            f"[{low}, {high}], got {val}")
+        return float(val)
+
+    def number_list(self, d: dict, key: str, default: list[float], where: str = "") -> list[float]:
+        val = d.get(key, default)
+        if isinstance(val, int | float) and not isinstance(val, bool):
+            val = [val]
+        if not isinstance(val, list) or not val:
+            raise SpecError(self.source, self._key(where, key), "expected a non-empty list of "
+                            "numbers")
+        out = []
+        for i, x in enumerate(val):
+            if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+                raise SpecError(self.source, f"{self._key(where, key)}[{i}]", f"expected a number,"
+                                f" got {x!r}")
+            out.append(float(x))
+        return out

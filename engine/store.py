@@ -1,0 +1,146 @@
+"""On-disk layout of a sweep and atomic writes (a killed sweep never leaves half a file).
+
+    <storage>/<sweep>/
+        spec.yaml                      copy of the sweep file that was run
+        synthetic/<generator>-<hash>/<dataset>/fold<k>/synthetic.parquet, fit.json
+        trials/<method>/<dataset>/fold<k>/scale<s>_mix<m>_seed<seed>/result.json
+        tune/                          Ray Tune experiment folders (TensorBoard logs)
+        results.parquet, evaluations.parquet, scaling_curves.csv, scaling_<method>.png
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from engine.results_schema import EVALUATION_COLUMNS, RESULT_COLUMNS
+
+
+def slug(name: str) -> str:
+    """A dataset name as one path component (``sklearn/wine`` -> ``sklearn__wine``)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.replace("/", "__"))
+
+
+def options_hash(options: dict[str, Any]) -> str:
+    """A short stable hash of generator options (fits with equal options are shared)."""
+    text = json.dumps(options, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def fmt_num(x: float) -> str:
+    return f"{x:g}"
+
+
+def trial_id(method: str, dataset: str, fold: int, scale: float, mix: float, seed: int) -> str:
+    return f"{method}/{slug(dataset)}/fold{fold}/scale{fmt_num(scale)}_mix{fmt_num(mix)}_seed{seed}"
+
+
+def synthetic_dir(sweep_dir: Path, generator: str, options: dict, dataset: str, fold: int) -> Path:
+    return (sweep_dir / "synthetic" / f"{generator}-{options_hash(options)}" / slug(dataset)
+            / f"fold{fold}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(_jsonable(obj), indent=1, sort_keys=True).encode())
+
+
+def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON object at ``path``, or None if missing or unreadable (e.g. torn by a kill)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, str):
+        try:
+            obj = obj.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows -> DataFrame with exactly the documented result columns and dtypes."""
+    return _typed_frame(rows, RESULT_COLUMNS)
+
+
+def evaluations_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return _typed_frame(rows, EVALUATION_COLUMNS)
+
+
+def _typed_frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
+    data = {}
+    for col, dtype in columns.items():
+        vals = [r.get(col) for r in rows]
+        if dtype == "float64":
+            data[col] = pd.Series([float("nan") if v is None else float(v) for v in vals],
+                                  dtype="float64")
+        elif dtype == "int64":
+            data[col] = pd.Series([-1 if v is None else int(v) for v in vals], dtype="int64")
+        else:
+            data[col] = pd.Series(["" if v is None else str(v) for v in vals], dtype="string")
+    return pd.DataFrame(data)
+
+
+def collect(sweep_dir: Path, trial_ids: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read every finished trial (or those named) into results and evaluations frames."""
+    root = sweep_dir / "trials"
+    paths = ([root / t / "result.json" for t in trial_ids] if trial_ids is not None
+             else sorted(root.glob("**/result.json")))
+    rows, evals = [], []
+    for p in paths:
+        rec = read_json(p)
+        if rec is None:
+            continue
+        rows.append(rec["result"])
+        evals.extend(rec.get("evaluations", []))
+    return results_frame(rows), evaluations_frame(evals)
+
+
+def write_results(sweep_dir: Path, trial_ids: list[str] | None = None) -> pd.DataFrame:
+    """(Re)write results.parquet and evaluations.parquet from the trial folders."""
+    res, ev = collect(sweep_dir, trial_ids)
+    atomic_write_parquet(sweep_dir / "results.parquet", res)
+    atomic_write_parquet(sweep_dir / "evaluations.parquet", ev)
+    return res

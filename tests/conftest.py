@@ -1,0 +1,52 @@
+"""Shared fixtures: one real local Ray per test session, small spec builders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray with 2 CPUs, shared by all tests of the session."""
+    import ray
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def small_spec(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """A tiny but real sweep definition (seconds per trial on one CPU)."""
+    spec: dict[str, Any] = {
+        "name": "mini",
+        "seed": 0,
+        "storage": str(tmp_path / "store"),
+        "datasets": ["sklearn/breast_cancer", "sklearn/wine"],
+        "folds": 1,
+        "outer_folds": 4,
+        "n_train": 64,
+        "val_fraction": 0.25,
+        "methods": ["finetune", "causalmixft", "scm"],
+        "grid": {"synthetic_scale": [1.0], "mix_ratio": [0.5]},
+        "model": {"name": "pfn"},
+        "finetune": {"steps": 6, "eval_every": 3, "patience": 2, "episode_rows": 48},
+        "resources": {"generator_cpus": 1, "trial_cpus": 1},
+    }
+    spec.update(overrides)
+    return spec

@@ -1,0 +1,93 @@
+"""Sweep-file validation: good files parse; each bad field is named in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.errors import SpecError
+from engine.spec import load_spec, parse_spec
+from tests.conftest import REPO, small_spec, write_yaml
+
+
+def test_smoke_spec_parses():
+    spec = load_spec(REPO / "sweeps" / "smoke.yaml")
+    assert spec.name == "smoke"
+    assert spec.folds == (0, 1)
+    assert spec.synthetic_scales == (0.5, 1.0, 2.0)
+    assert spec.mix_ratios == (0.25, 0.5)
+    assert [m.name for m in spec.methods] == ["finetune", "causalmixft", "scm"]
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "words"),
+    [
+        ({"datasets": ["sklearn/nope"]}, "datasets[0]", "unknown dataset"),
+        ({"methods": ["finetune", "telepathy"]}, "methods[1]", "unknown method"),
+        ({"grid": {"synthetic_scale": [1, -0.5], "mix_ratio": [0.5]}},
+         "grid.synthetic_scale[1]", "positive"),
+        ({"grid": {"synthetic_scale": [1], "mix_ratio": [1.5]}}, "grid.mix_ratio[0]", "[0, 1]"),
+        ({"n_train": "many"}, "n_train", "integer"),
+        ({"folds": 9}, "folds", "outer_folds"),
+        ({"finetune": {"stepz": 3}}, "finetune.stepz", "unknown field"),
+        ({"model": {"name": "gpt"}}, "model.name", "unknown model"),
+        ({"colour": "red"}, "colour", "unknown field"),
+    ],
+)
+def test_bad_fields_are_named(tmp_path, override, field, words):
+    with pytest.raises(SpecError) as err:
+        parse_spec(small_spec(tmp_path, **override), source="s.yaml")
+    assert err.value.field == field
+    assert words in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_local_csv_without_target_column(tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b,label\n1,2,x\n3,4,y\n")
+    data = small_spec(tmp_path, datasets=[{"name": "t", "path": str(csv), "target": "klass"}])
+    with pytest.raises(SpecError) as err:
+        parse_spec(data, source="s.yaml")
+    assert err.value.field == "datasets[0].target"
+    assert "klass" in str(err.value)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+
+
+def test_cli_rejects_non_yaml_in_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n  datasets: [\n")
+    proc = _cli("validate", str(bad))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "not valid YAML" in lines[0]
+
+
+def test_cli_names_bad_field_in_one_line(tmp_path):
+    bad = write_yaml(tmp_path / "neg.yaml",
+                     small_spec(tmp_path, grid={"synthetic_scale": [-1], "mix_ratio": [0.5]}))
+    proc = _cli("validate", str(bad))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "grid.synthetic_scale[0]" in proc.stderr
+    assert len([x for x in proc.stderr.splitlines() if x.strip()]) == 1
+
+
+def test_cli_validate_prints_plan(tmp_path):
+    good = write_yaml(tmp_path / "good.yaml", small_spec(tmp_path))
+    proc = _cli("validate", str(good))
+    assert proc.returncode == 0, proc.stderr
+    assert '"trials": 6' in proc.stdout  # 2 datasets x (1 finetune + 1 causalmixft + 1 scm)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(SpecError) as err:
+        load_spec(Path(tmp_path / "nope.yaml"))
+    assert "no such file" in str(err.value)
