@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
     run.add_argument("--tune-verbose", type=int, default=0, choices=[0, 1, 2],
                      help="Ray Tune's own console output (default 0: one line per trial)")
+    run.add_argument("--worker-logs", action="store_true",
+                     help="stream Ray worker output to the console")
 
     val = sub.add_parser("validate", help="check a sweep file without running it")
     val.add_argument("spec")
@@ -66,7 +68,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         spec = load_spec(args.spec, storage=args.storage)
         run_sweep(spec, address=args.address, num_cpus=args.num_cpus,
-                  report=not args.no_report, tune_verbose=args.tune_verbose)
+                  report=not args.no_report, tune_verbose=args.tune_verbose,
+                  worker_logs=args.worker_logs)
         return 0
     if args.command == "validate":
         from engine.orchestrate import plan_summary

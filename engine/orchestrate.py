@@ -28,19 +28,20 @@ def log(msg: str) -> None:
 
 
 def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None = None,
-              report: bool = True, tune_verbose: int = 0) -> Path:
+              report: bool = True, tune_verbose: int = 0, worker_logs: bool = False) -> Path:
     """Run (or resume) a sweep; returns the sweep directory holding results.parquet."""
     sweep_dir = spec.sweep_dir
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if spec.source != "<memory>" and Path(spec.source).is_file():
         shutil.copyfile(spec.source, sweep_dir / "spec.yaml")
     plan = make_plan(spec)
+    preflight(spec)
     done = [t for t in plan.trials if _trial_ok(t)]
     todo = [t for t in plan.trials if not _trial_ok(t)]
     log(f"sweep '{spec.name}': {len(plan.trials)} trials planned, {len(done)} already done, "
         f"{len(todo)} to run; storage {sweep_dir}")
     if todo:
-        _connect(address, num_cpus)
+        _connect(address, num_cpus, worker_logs)
         _check_resources(spec)
         needed = {t.synthetic_dir for t in todo if t.generator}
         fits = [f for f in plan.fits if f.out_dir in needed]
@@ -64,8 +65,21 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     return sweep_dir
 
 
+def preflight(spec: SweepSpec) -> None:
+    """Fail fast, in one line, on problems every trial would hit: the model and the datasets."""
+    from engine.data import load_dataset
+    from engine.models import load_model
+
+    options = {k: v for k, v in spec.model.items() if k != "name"}
+    load_model(spec.model["name"], device="cpu", **options)
+    for ds in spec.datasets:
+        load_dataset(ds.name, path=ds.path, target=ds.target)
+
+
 # ---------------------------------------------------------------------------- Ray setup
-def _connect(address: str | None, num_cpus: int | None) -> None:
+def _connect(address: str | None, num_cpus: int | None, worker_logs: bool = False) -> None:
+    """Join a Ray cluster or start a local one. Worker output stays in Ray's log folder unless
+    ``worker_logs``; trial errors are recorded in the results either way."""
     import ray
 
     if ray.is_initialized():
@@ -73,10 +87,10 @@ def _connect(address: str | None, num_cpus: int | None) -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
     if address:
-        ray.init(address=address, logging_level="WARNING")
+        ray.init(address=address, logging_level="WARNING", log_to_driver=worker_logs)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, logging_level="WARNING",
-                 include_dashboard=False)
+                 log_to_driver=worker_logs)
     res = ray.cluster_resources()
     log(f"ray: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
 

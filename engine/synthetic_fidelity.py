@@ -40,6 +40,7 @@ from scipy.stats import wasserstein_distance
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 CONFIDENT_ORIENTATION = 0.9
 _MAX_BINS = 255
@@ -54,11 +55,27 @@ def fidelity_report(
     generator: Any = None,
     folds: int = 3,
     max_rows: int = 4000,
+    threads: int = 1,
 ) -> dict[str, float]:
     """Fidelity metrics of ``(X_syn, y_syn)`` against ``(X_real, y_real)`` (see module doc).
 
     ``max_rows`` caps the rows of each side used by the classifier metrics (seeded subsample).
+    The classifiers run on one thread (``threads``): predictable under a shared CPU.
     """
+    with threadpool_limits(limits=threads):
+        return _report(X_real, y_real, X_syn, y_syn, seed, generator, folds, max_rows)
+
+
+def _report(
+    X_real: pd.DataFrame,
+    y_real: pd.Series,
+    X_syn: pd.DataFrame,
+    y_syn: pd.Series,
+    seed: int,
+    generator: Any,
+    folds: int,
+    max_rows: int,
+) -> dict[str, float]:
     cols = [c for c in X_real.columns if c in X_syn.columns]
     X_real = X_real[cols].reset_index(drop=True)
     X_syn = X_syn[cols].reset_index(drop=True)
@@ -138,6 +155,17 @@ def _classifier(cat_mask: np.ndarray, seed: int) -> HistGradientBoostingClassifi
     )
 
 
+def _fit_classifier(
+    X: np.ndarray, y: np.ndarray, cat_mask: np.ndarray, seed: int
+) -> HistGradientBoostingClassifier:
+    """Fit the metric classifier; columns with no observed value are made constant."""
+    empty = np.isnan(X).all(axis=0)
+    if empty.any():
+        X = X.copy()
+        X[:, empty] = 0.0
+    return _classifier(cat_mask, seed).fit(X, y)
+
+
 def _subsample(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=cap, replace=False)) if n > cap else np.arange(n)
 
@@ -162,7 +190,7 @@ def _two_sample_auc(
         tr, te = fold != f, fold == f
         if len(np.unique(lab[tr])) < 2 or not te.any():
             continue
-        clf = _classifier(cat_mask, seed).fit(X[tr], lab[tr])
+        clf = _fit_classifier(X[tr], lab[tr], cat_mask, seed)
         score[te] = clf.predict_proba(X[te])[:, 1]
     ok = ~np.isnan(score)
     if len(np.unique(lab[ok])) < 2:
@@ -235,7 +263,7 @@ def _fit_score(
     if len(present) == 1:
         proba[:, present[0]] = 1.0
     else:
-        clf = _classifier(cat_mask, seed).fit(X_tr, y_tr)
+        clf = _fit_classifier(X_tr, y_tr, cat_mask, seed)
         proba[:, clf.classes_] = clf.predict_proba(X_te)
     return _auc(y_te, proba)
 

@@ -72,7 +72,7 @@ class CTGANGenerator(Generator):
         import torch
 
         p = self.params
-        frame, self.discrete_, self.fill_ = _to_training_frame(X)
+        frame, self.discrete_, self.levels_ = _to_training_frame(X)
         frame[_LABEL] = [str(v) for v in y.tolist()]
         self.label_map_ = {str(v): v for v in self.classes_.tolist()}
         codes = frame[_LABEL].to_numpy()
@@ -104,6 +104,7 @@ class CTGANGenerator(Generator):
             model.fit(frame, discrete_columns=[*self.discrete_, _LABEL])
         if hasattr(model, "set_device"):
             model.set_device(torch.device("cpu"))
+        _drop_random_state(model)
         self.model_ = model
 
     def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -111,12 +112,13 @@ class CTGANGenerator(Generator):
             if hasattr(self.model_, "set_random_state"):
                 self.model_.set_random_state(int(seed))
             raw = self.model_.sample(n)
+            _drop_random_state(self.model_)
         rng = np.random.default_rng(seed)
         labels = raw[_LABEL].astype(str).to_numpy()
         X = raw.drop(columns=[_LABEL]).reset_index(drop=True)
         for c in self.discrete_:
-            X[c] = X[c].astype(object).where(X[c].astype(object) != _NA, np.nan)
-        # labels the GAN never produced for a row cannot occur: discrete columns are one-hot
+            lv = self.levels_[c]
+            X[c] = pd.Series([lv.get(str(v), np.nan) for v in X[c].tolist()], dtype=object)
         miss = np.zeros(X.shape, dtype=bool)
         for lab, rate in self.missing_rate_.items():
             rows = labels == lab
@@ -128,22 +130,35 @@ class CTGANGenerator(Generator):
         return X, y
 
 
-def _to_training_frame(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, float]]:
-    """Continuous columns as floats (median-imputed), discrete ones as strings."""
+def _to_training_frame(
+    X: pd.DataFrame,
+) -> tuple[pd.DataFrame, list[str], dict[str, dict[str, Any]]]:
+    """Continuous columns as floats (median-imputed), discrete ones as strings.
+
+    Returns the frame, the discrete column names and, per discrete column, the map from the
+    string form back to the original value.
+    """
     out: dict[str, Any] = {}
     discrete: list[str] = []
-    fill: dict[str, float] = {}
+    levels: dict[str, dict[str, Any]] = {}
     for c in X.columns:
         s = X[c]
         if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
             v = pd.to_numeric(s, errors="coerce").astype(np.float64)
             med = float(v.median()) if v.notna().any() else 0.0
-            fill[c] = med
             out[c] = v.fillna(med).to_numpy()
         else:
             discrete.append(c)
-            out[c] = s.astype(object).where(s.notna(), _NA).to_numpy()
-    return pd.DataFrame(out, columns=list(X.columns)), discrete, fill
+            vals = s.astype(object).tolist()
+            levels[c] = {str(v): v for v in vals if not pd.isna(v)}
+            out[c] = np.array([_NA if pd.isna(v) else str(v) for v in vals], dtype=object)
+    return pd.DataFrame(out, columns=list(X.columns)), discrete, levels
+
+
+def _drop_random_state(model: Any) -> None:
+    """Forget the model's private random generators (torch generators may not pickle)."""
+    if hasattr(model, "random_states"):
+        model.random_states = None
 
 
 class _seeded:

@@ -85,8 +85,10 @@ def build_pfn(
             config = PFNConfig(**options)
         except TypeError as exc:
             raise CausalMixError(f"pfn: unknown architecture option ({exc})") from None
-        torch.manual_seed(seed)
-        return EmbeddedPFN(PFNTransformer(config), device, {"random_init": True})
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = PFNTransformer(config)
+        return EmbeddedPFN(net, device, {"random_init": True})
     if options:
         raise CausalMixError(f"pfn: unknown option(s) {sorted(options)}")
     config, state, meta = load_weights(checkpoint or bundled_checkpoint_path())

@@ -289,9 +289,17 @@ def save_shippable(model: PFNTransformer, path: Path, meta: dict) -> Path:
 
 # ---------------------------------------------------------------------------- main loop
 def run_pretraining(
-    config_path: str | Path, output: str | Path | None = None, resume: bool = True
+    config_path: str | Path,
+    output: str | Path | None = None,
+    resume: bool = True,
+    *,
+    stop_at: int | None = None,
 ) -> Path:
-    """Pretrain as the YAML config says; returns the path of the shippable weights."""
+    """Pretrain as the YAML config says; returns the path of the shippable weights.
+
+    ``stop_at`` ends the run early after that step with a resumable checkpoint (as an
+    interruption would) and returns the checkpoint's path instead.
+    """
     cfg = load_config(config_path)
     t = cfg.train
     run_dir = Path(cfg.run_dir)
@@ -358,10 +366,25 @@ def run_pretraining(
             history.append(ev)
             print("eval " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                       for k, v in ev.items()), flush=True)
-        if step % t.checkpoint_every == 0 or step == t.steps:
+        if step % t.checkpoint_every == 0 or step == t.steps or step == stop_at:
             save_checkpoint()
+        if stop_at is not None and step >= stop_at and step < t.steps:
+            print(f"stopped at step {step}; resume from {ckpt_path}", flush=True)
+            return ckpt_path
     meta = {"steps": step, "wall_seconds": round(elapsed, 1), "device": str(device),
             "config": _config_dict(cfg), "eval": history[-1] if history else {}}
     path = save_shippable(model, out_path, meta)
     print(f"saved weights to {path}", flush=True)
     return path
+
+
+def export_weights(run_checkpoint: str | Path, output: str | Path) -> Path:
+    """Turn a resumable run checkpoint (``last.pt``) into a small shippable weights file."""
+    ck = torch.load(run_checkpoint, map_location="cpu", weights_only=False)
+    arch = PFNConfig(**ck["config"]["model"])
+    model = PFNTransformer(arch)
+    model.load_state_dict(ck["model"])
+    history = ck.get("history", [])
+    meta = {"steps": ck["step"], "wall_seconds": round(ck.get("elapsed", 0.0), 1),
+            "device": "cpu", "config": ck["config"], "eval": history[-1] if history else {}}
+    return save_shippable(model, Path(output), meta)

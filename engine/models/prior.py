@@ -118,7 +118,6 @@ def _layer(rng: np.random.Generator, prev: np.ndarray, w: int) -> np.ndarray:
 
 def _classes(rng: np.random.Generator, nodes: np.ndarray, target: int, k: int) -> np.ndarray:
     """Cut a node (or an argmax over several nodes) into ``k`` imbalanced classes."""
-    n = len(nodes)
     if k > 2 and rng.random() < 0.3:
         pick = rng.choice(nodes.shape[1], size=min(nodes.shape[1], 4), replace=False)
         scores = nodes[:, pick] @ rng.standard_normal((len(pick), k))

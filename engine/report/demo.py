@@ -69,8 +69,8 @@ def demo_tables(
             f"{t['method']}/{t['dataset']}/fold{t['fold']}/"
             f"scale{t['synthetic_scale']:g}_mix{t['mix_ratio']:g}_seed{t['seed']}"
         )
-        row = dict(t, trial_id=trial_id, sweep="demo", model="demo", n_train=500, n_val=100,
-                   n_test=200, n_features=10, n_classes=2,
+        row = dict(t, trial_id=trial_id, sweep="demo", model="demo", n_train=600, n_context=500,
+                   n_val=100, n_test=200, n_features=10, n_classes=2,
                    n_synthetic=int(t["synthetic_scale"] * 500), best_step=int(steps[best]),
                    steps_run=int(steps[-1]), seconds=float(rng.uniform(5, 50)),
                    status="error" if failed else "ok",

@@ -10,6 +10,8 @@ from scipy.optimize import curve_fit
 
 TAU_RANGE = 10.0
 """Largest accepted time constant, as a multiple of the largest observed scale."""
+POWER_RANGE = 3.0
+"""Bound on the power-law exponent's magnitude."""
 FIT_COLUMNS = ["method", "mix_ratio", "model", "converged", "n_points", "a", "tau", "b",
                "c", "p", "d", "r2", "scale_90"]
 
@@ -68,7 +70,9 @@ def fit_curve(scales: np.ndarray, values: np.ndarray) -> dict[str, object]:
         if len(np.unique(s[positive])) >= 4:
             try:
                 params, _ = curve_fit(power_law, s[positive], y[positive],
-                                      p0=[1.0, 0.5, float(y.min())], maxfev=20000)
+                                      p0=[1.0, 0.5, float(y.min())], maxfev=20000,
+                                      bounds=([-np.inf, -POWER_RANGE, -np.inf],
+                                              [np.inf, POWER_RANGE, np.inf]))
                 if np.all(np.isfinite(params)):
                     c, p, d = (float(v) for v in params)
                     out.update(model="power_law", converged=True, c=c, p=p, d=d,

@@ -85,7 +85,10 @@ def scaling_figure(
     if method != REFERENCE_METHOD and not reference.empty:
         ref = reference.iloc[0]
         ax.axhline(ref["median"], color="0.3", linestyle="--", label="finetune (real only)")
-        ax.axhspan(ref["q25"], ref["q75"], color="0.5", alpha=0.1, linewidth=0)
+        low, high = ref["q25"], ref["q75"]
+        if bands is not None and np.isfinite(ref.get("ci_low", np.nan)):
+            low, high = ref["ci_low"], ref["ci_high"]
+        ax.axhspan(low, high, color="0.5", alpha=0.1, linewidth=0)
     elif method == REFERENCE_METHOD and not rows.empty:
         ref = rows.iloc[0]
         ax.errorbar(

@@ -20,11 +20,11 @@ def cd_diagram(ranks: pd.Series, cd: float, n_blocks: int, title: str = "") -> p
     """
     ranks = ranks.dropna().sort_values()
     k = len(ranks)
-    height = 1.4 + 0.32 * max(k, 2)
+    height = 1.3 + 0.3 * ((max(k, 2) + 1) // 2)
     fig, ax = plt.subplots(figsize=(7.2, height))
     low, high = 1, max(k, 2)
     ax.set_xlim(low - 0.3, high + 0.3)
-    ax.set_ylim(-(0.45 + 0.32 * k), 1.0)
+    ax.set_ylim(-(0.55 + 0.32 * ((k + 1) // 2)), 1.0)
     ax.axis("off")
     ax.hlines(0, low, high, color="black", linewidth=1)
     for tick in range(low, high + 1):

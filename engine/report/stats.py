@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+DECIMALS = 10
+"""Paired differences are rounded to this many decimals before tests and win counts."""
+
 
 def block_matrix(values: pd.DataFrame, column: str, complete: bool = True) -> pd.DataFrame:
     """Dataset-folds (rows) x methods (columns) of ``column``; complete rows only by default."""
@@ -21,29 +24,42 @@ def average_ranks(matrix: pd.DataFrame, higher_is_better: bool = True) -> pd.Ser
 
     Missing entries are ranked among the methods present in that row only.
     """
-    ranks = matrix.rank(axis=1, method="average", ascending=not higher_is_better)
+    ranks = matrix.round(DECIMALS).rank(axis=1, method="average", ascending=not higher_is_better)
     return ranks.mean(axis=0)
 
 
-def win_rate(scores: pd.Series, reference: pd.Series, higher_is_better: bool = True) -> float:
-    """Share of paired dataset-folds where ``scores`` beats ``reference`` (ties count one half)."""
-    pair = pd.concat([scores, reference], axis=1).dropna()
-    if pair.empty:
+def paired_differences(scores: object, reference: object) -> np.ndarray:
+    """``scores - reference`` where both are finite (inputs already aligned).
+
+    Differences are rounded to 10 decimals so floating-point noise neither breaks ties nor
+    turns an exact tie into a win.
+    """
+    a = np.asarray(scores, dtype=float)
+    b = np.asarray(reference, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    return np.round(a[keep] - b[keep], DECIMALS)
+
+
+def win_rate(scores: object, reference: object, higher_is_better: bool = True) -> float:
+    """Share of paired dataset-folds where ``scores`` beats ``reference`` (ties count one half).
+
+    ``scores`` and ``reference`` are aligned arrays (one entry per dataset-fold, NaN = missing).
+    """
+    diff = paired_differences(scores, reference)
+    if len(diff) == 0:
         return float("nan")
-    diff = pair.iloc[:, 0] - pair.iloc[:, 1]
     if not higher_is_better:
         diff = -diff
     return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / len(diff))
 
 
-def wilcoxon_test(scores: pd.Series, reference: pd.Series) -> tuple[float, float, int]:
+def wilcoxon_test(scores: object, reference: object) -> tuple[float, float, int]:
     """Two-sided Wilcoxon signed-rank test on paired differences: (statistic, p, n pairs).
 
     Uses scipy's defaults (zero differences dropped, exact or normal approximation chosen
-    automatically). NaN when fewer than one non-zero difference is available.
+    automatically). NaN when no non-zero difference is available.
     """
-    pair = pd.concat([scores, reference], axis=1).dropna()
-    diff = (pair.iloc[:, 0] - pair.iloc[:, 1]).to_numpy(dtype=float)
+    diff = paired_differences(scores, reference)
     if len(diff) == 0 or not np.any(diff != 0):
         return float("nan"), float("nan"), len(diff)
     result = stats.wilcoxon(diff)

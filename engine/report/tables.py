@@ -29,8 +29,8 @@ def describe(values: pd.Series) -> dict[str, float]:
                 q25=float(q25), q75=float(q75), iqr=float(q75 - q25))
 
 
-def _versus_reference(values: pd.Series, reference: pd.Series | None, higher: bool) -> dict:
-    """Win rate and Wilcoxon test of ``values`` against the reference method, paired by fold."""
+def _versus_reference(values: object, reference: object | None, higher: bool) -> dict:
+    """Win rate and Wilcoxon test of ``values`` against the reference (aligned by fold)."""
     if reference is None:
         nan = float("nan")
         return dict(win_rate_vs_finetune=nan, n_pairs=0, wilcoxon_stat=nan, p_value=nan)
@@ -58,8 +58,9 @@ def method_summary(results: pd.DataFrame, selected: pd.DataFrame) -> pd.DataFram
             reference = matrix.get(REFERENCE_METHOD)
             block = []
             for method in ordered_methods(matrix.columns):
-                values = matrix[method]
-                row = dict(metric=metric, score=kind, method=method, **describe(values))
+                values = matrix[method].to_numpy(dtype=float)
+                row = dict(metric=metric, score=kind, method=method,
+                           **describe(pd.Series(values)))
                 row.update(avg_rank=float(ranks.get(method, np.nan)), n_rank_blocks=len(complete))
                 vs = reference if method != REFERENCE_METHOD else None
                 row.update(_versus_reference(values, vs, higher))
@@ -79,20 +80,21 @@ def grid_summary(results: pd.DataFrame) -> pd.DataFrame:
     grid points within one metric and score kind.
     """
     ok = results[results["status"] == "ok"]
-    errors = results[results["status"] != "ok"].groupby(CONFIG_KEYS).size()
+    errors = results[results["status"] != "ok"].groupby(CONFIG_KEYS).size().to_dict()
     rows = []
     for metric in METRICS:
         for kind, higher in SCORE_KINDS.items():
             column = score_column(kind, metric)
-            per_fold = ok.groupby(CONFIG_KEYS + FOLD_KEYS, dropna=False)[column].mean()
-            per_fold = per_fold.reset_index()
-            ref = per_fold[per_fold["method"] == REFERENCE_METHOD].set_index(FOLD_KEYS)[column]
+            per_fold = ok.groupby(CONFIG_KEYS + FOLD_KEYS)[column].mean()
+            wide = per_fold.unstack(CONFIG_KEYS) if len(per_fold) else pd.DataFrame()
+            refs = [c for c in wide.columns if c[0] == REFERENCE_METHOD]
+            ref = wide[refs[0]].to_numpy(dtype=float) if refs else None
             block = []
-            for config, group in per_fold.groupby(CONFIG_KEYS, dropna=False):
-                values = group.set_index(FOLD_KEYS)[column]
+            for config in wide.columns:
+                values = wide[config].to_numpy(dtype=float)
                 row = dict(metric=metric, score=kind, **dict(zip(CONFIG_KEYS, config)))
-                row.update(describe(values))
-                is_ref = config[0] == REFERENCE_METHOD or ref.empty
+                row.update(describe(pd.Series(values)))
+                is_ref = config[0] == REFERENCE_METHOD
                 row.update(_versus_reference(values, None if is_ref else ref, higher))
                 row["n_error"] = int(errors.get(config, 0))
                 block.append(row)

@@ -1,0 +1,152 @@
+"""The embedded PFN: bundled weights, predictions, limits, and the pretraining loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from engine.errors import DataError, SpecError
+from engine.models import load_model
+from engine.models.pfn import EmbeddedPFN, build_pfn, bundled_checkpoint_path, load_weights
+from engine.models.pretrain import evaluate_prior, load_config, run_pretraining
+
+TINY = Path(__file__).parent / "data" / "pfn_pretrain_tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def pfn() -> EmbeddedPFN:
+    model = load_model("pfn")
+    assert isinstance(model, EmbeddedPFN)
+    return model
+
+
+@pytest.fixture(scope="module")
+def breast_cancer() -> tuple[np.ndarray, ...]:
+    data = load_breast_cancer()
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        data.data, data.target, train_size=256, stratify=data.target, random_state=0
+    )
+    mean, sd = x_tr.mean(0), x_tr.std(0)
+    x_tr = ((x_tr - mean) / sd).astype(np.float32)
+    return x_tr, ((x_te - mean) / sd).astype(np.float32), y_tr, y_te
+
+
+def test_bundled_checkpoint_is_small_and_complete():
+    path = bundled_checkpoint_path()
+    assert path.is_file()
+    assert path.stat().st_size <= 10 * 1024 * 1024
+    config, state, meta = load_weights(path)
+    assert config.max_classes == 10 and config.max_features == 100
+    assert state and meta.get("steps", 0) > 0
+
+
+def test_predict_proba_shapes_and_rows_sum_to_one(pfn):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 7)).astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    proba = pfn.fit(x[:40], y[:40], n_classes=3).predict_proba(x[40:])
+    assert proba.shape == (20, 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
+    assert (proba >= 0).all()
+
+
+def test_beats_majority_on_breast_cancer(pfn, breast_cancer):
+    x_tr, x_te, y_tr, y_te = breast_cancer
+    proba = pfn.fit(x_tr, y_tr).predict_proba(x_te)
+    assert roc_auc_score(y_te, proba[:, 1]) > 0.8
+
+
+def test_probabilities_are_deterministic(breast_cancer):
+    x_tr, x_te, y_tr, _ = breast_cancer
+    a = build_pfn().fit(x_tr, y_tr).predict_proba(x_te)
+    b = build_pfn().fit(x_tr, y_tr).predict_proba(x_te)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_query_rows_do_not_influence_each_other(pfn, breast_cancer):
+    x_tr, x_te, y_tr, _ = breast_cancer
+    pfn.fit(x_tr, y_tr)
+    whole = pfn.predict_proba(x_te[:50])
+    alone = pfn.predict_proba(x_te[:5])
+    np.testing.assert_allclose(whole[:5], alone, atol=1e-5)
+
+
+def test_forward_episode_is_differentiable():
+    model = build_pfn(random_init=True, d_model=32, n_heads=2, n_layers=1, d_ff=32)
+    x = torch.randn(30, 4)
+    y = torch.randint(0, 2, (30,))
+    logits = model.forward_episode(x[:20], y[:20], x[20:], 2)
+    assert logits.shape == (10, 2)
+    torch.nn.functional.cross_entropy(logits, y[20:]).backward()
+    assert any(p.grad is not None for p in model.module.parameters())
+
+
+def test_over_limit_tables_are_refused(pfn):
+    rng = np.random.default_rng(0)
+    with pytest.raises(DataError, match="features"):
+        pfn.fit(rng.standard_normal((20, 101)), rng.integers(0, 2, 20))
+    with pytest.raises(DataError, match="classes"):
+        pfn.fit(rng.standard_normal((20, 3)), np.arange(20) % 11)
+    with pytest.raises(DataError, match="context rows"):
+        pfn.check_table(pfn.max_context + 1, 3, 2)
+
+
+# ---------------------------------------------------------------------------- pretraining
+def _tiny_config(tmp_path: Path, **train: int) -> Path:
+    raw = yaml.safe_load(TINY.read_text())
+    raw["run_dir"] = str(tmp_path / "run")
+    raw["train"].update(train)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_pretraining_lowers_loss(tmp_path):
+    cfg_path = _tiny_config(tmp_path)
+    cfg = load_config(cfg_path)
+    before = evaluate_prior(build_pfn(random_init=True, **cfg.model.to_dict()).module, cfg,
+                            torch.device("cpu"))
+    out = run_pretraining(cfg_path, output=tmp_path / "w.pt")
+    after = evaluate_prior(build_pfn(checkpoint=str(out)).module, cfg, torch.device("cpu"))
+    assert after["prior_loss"] < before["prior_loss"] - 0.02
+
+
+def test_pretraining_resumes_from_checkpoint(tmp_path, capsys):
+    cfg_a = _tiny_config(tmp_path / "a", steps=12, checkpoint_every=4)
+    whole = run_pretraining(cfg_a, output=tmp_path / "a.pt")
+    cfg_b = _tiny_config(tmp_path / "b", steps=12, checkpoint_every=4)
+    ckpt = run_pretraining(cfg_b, output=tmp_path / "b.pt", stop_at=6)
+    assert ckpt.name == "last.pt" and not (tmp_path / "b.pt").exists()
+    resumed = run_pretraining(cfg_b, output=tmp_path / "b.pt")
+    assert "resumed from" in capsys.readouterr().out
+    _, wa, _ = load_weights(whole)
+    _, wb, _ = load_weights(resumed)
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key])
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "field"),
+    [("train", "stepz", 3, "train.stepz"), ("train", "lr", "fast", "train.lr"),
+     ("model", "n_layers", 1.5, "model.n_layers"), (None, "devise", "cpu", "devise")],
+)
+def test_config_errors_name_the_field(tmp_path, section, key, value, field):
+    raw = yaml.safe_load(TINY.read_text())
+    if section is None:
+        raw[key] = value
+    else:
+        raw[section][key] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SpecError) as info:
+        load_config(path)
+    assert info.value.field == field
+    assert field in str(info.value)
