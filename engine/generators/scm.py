@@ -40,6 +40,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
+from scipy.stats import norm, rankdata
 
 from engine.causal.dag_sampling import most_probable_dag, sample_dags
 from engine.causal.discovery import (
@@ -55,6 +56,8 @@ REGRESSORS = ("linear", "ridge", "hgb", "rf")
 CLASSIFIERS = ("logistic", "hgb", "rf")
 _RARE = "rare"
 _TARGET_NODE = "y"
+_MAX_QUANTILES = 1000
+NUMERIC_TRANSFORMS = ("quantile", "standard")
 
 
 @dataclass
@@ -69,6 +72,7 @@ class _Column:
     std: float = 1.0
     lo: float = -np.inf
     hi: float = np.inf
+    quantiles: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tokens: list[str] = field(default_factory=list)
     values: list[Any] = field(default_factory=list)
     rare_values: list[Any] = field(default_factory=list)
@@ -145,6 +149,7 @@ class SCMGenerator(Generator):
         max_categories: int = 50,
         clip: bool = True,
         max_discovery_rows: int | None = 5000,
+        numeric_transform: str = "quantile",
     ) -> None:
         if isinstance(algorithms, str):
             algorithms = [algorithms]
@@ -155,6 +160,7 @@ class SCMGenerator(Generator):
             max_parents=max_parents, seed=seed, reinject_missing=reinject_missing,
             discrete_threshold=discrete_threshold, rare_min_count=rare_min_count,
             max_categories=max_categories, clip=clip, max_discovery_rows=max_discovery_rows,
+            numeric_transform=numeric_transform,
         )
         problems = []
         if int(n_dags) < 1:
@@ -169,6 +175,9 @@ class SCMGenerator(Generator):
             problems.append(f"regressor must be one of {list(REGRESSORS)}, got '{regressor}'")
         if classifier not in CLASSIFIERS:
             problems.append(f"classifier must be one of {list(CLASSIFIERS)}, got '{classifier}'")
+        if numeric_transform not in NUMERIC_TRANSFORMS:
+            problems.append(f"numeric_transform must be one of {list(NUMERIC_TRANSFORMS)}, "
+                            f"got '{numeric_transform}'")
         if int(bootstrap) < 0:
             problems.append(f"bootstrap must be >= 0, got {bootstrap}")
         if problems:
@@ -189,6 +198,7 @@ class SCMGenerator(Generator):
         self.max_categories = int(max_categories)
         self.clip = bool(clip)
         self.max_discovery_rows = max_discovery_rows
+        self.numeric_transform = numeric_transform
 
         self.specs_: list[_Column] = []
         self.target_spec_: _Column | None = None
@@ -219,9 +229,14 @@ class SCMGenerator(Generator):
             if not (_integer_valued(vals) and len(levels) <= self.discrete_threshold):
                 filled = s.to_numpy(dtype=float, na_value=np.nan)
                 filled = np.where(np.isnan(filled), np.median(vals), filled)
+                spec.lo, spec.hi = float(vals.min()), float(vals.max())
+                if self.numeric_transform == "quantile":
+                    m = min(len(filled), _MAX_QUANTILES)
+                    spec.quantiles = np.quantile(filled, np.linspace(0.0, 1.0, m))
+                    u = (rankdata(filled) - 0.5) / len(filled)
+                    return spec, pd.Series(norm.ppf(u), name=node)
                 spec.mean = float(filled.mean())
                 spec.std = float(filled.std()) or 1.0
-                spec.lo, spec.hi = float(vals.min()), float(vals.max())
                 return spec, pd.Series((filled - spec.mean) / spec.std, name=node)
         spec.kind = "categorical"
         counts = present.value_counts(sort=True, dropna=True)
@@ -400,8 +415,13 @@ class SCMGenerator(Generator):
         if spec.kind == "constant":
             out = np.full(n, spec.constant, dtype=object)
         elif spec.kind == "numeric":
-            vals = raw[spec.node].to_numpy(dtype=float) * spec.std + spec.mean
-            out = np.clip(vals, spec.lo, spec.hi) if self.clip else vals
+            z = raw[spec.node].to_numpy(dtype=float)
+            if len(spec.quantiles):
+                grid = np.linspace(0.0, 1.0, len(spec.quantiles))
+                out = np.interp(norm.cdf(z), grid, spec.quantiles)
+            else:
+                vals = z * spec.std + spec.mean
+                out = np.clip(vals, spec.lo, spec.hi) if self.clip else vals
         else:
             if spec.kind == "marginal":
                 tokens = np.full(n, spec.tokens[0], dtype=object)

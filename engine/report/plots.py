@@ -71,7 +71,7 @@ def scaling_figure(
     for colour, ratio in zip(colours, ratios):
         line = rows[rows["mix_ratio"] == ratio].sort_values("synthetic_scale")
         x = line["synthetic_scale"].to_numpy(dtype=float)
-        label = f"mix {ratio:g}"
+        label = f"mix {ratio:g}" if method != REFERENCE_METHOD else None
         ax.plot(x, line["median"], marker="o", color=colour, label=label)
         low, high, band_label = line["q25"], line["q75"], "IQR"
         if bands is not None:

@@ -20,11 +20,13 @@ def cd_diagram(ranks: pd.Series, cd: float, n_blocks: int, title: str = "") -> p
     """
     ranks = ranks.dropna().sort_values()
     k = len(ranks)
-    height = 1.3 + 0.3 * ((max(k, 2) + 1) // 2)
+    cliques = cd_cliques(ranks, cd) if np.isfinite(cd) else []
+    top = -0.25 - 0.1 * len(cliques)  # labels start below the clique bars
+    height = 1.3 + 0.3 * ((max(k, 2) + 1) // 2) + 0.1 * len(cliques)
     fig, ax = plt.subplots(figsize=(7.2, height))
     low, high = 1, max(k, 2)
     ax.set_xlim(low - 0.3, high + 0.3)
-    ax.set_ylim(-(0.55 + 0.32 * ((k + 1) // 2)), 1.0)
+    ax.set_ylim(top - 0.2 - 0.32 * ((k + 1) // 2), 1.0)
     ax.axis("off")
     ax.hlines(0, low, high, color="black", linewidth=1)
     for tick in range(low, high + 1):
@@ -34,7 +36,7 @@ def cd_diagram(ranks: pd.Series, cd: float, n_blocks: int, title: str = "") -> p
     for i, (method, rank) in enumerate(ranks.items()):
         left = i < half
         level = i if left else k - 1 - i
-        y = -0.35 - 0.32 * level
+        y = top - 0.1 - 0.32 * level
         x_text = low - 0.25 if left else high + 0.25
         ax.plot([rank, rank, x_text], [0, y, y], color="0.25", linewidth=0.9)
         ax.text(x_text, y, f"{method} ({rank:.2f})", ha="right" if left else "left",
@@ -42,8 +44,8 @@ def cd_diagram(ranks: pd.Series, cd: float, n_blocks: int, title: str = "") -> p
     if np.isfinite(cd):
         ax.plot([low, low + cd], [0.62, 0.62], color="black", linewidth=2)
         ax.text(low + cd / 2, 0.7, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
-        for j, group in enumerate(cd_cliques(ranks, cd)):
-            y = -0.12 - 0.07 * j
+        for j, group in enumerate(cliques):
+            y = -0.15 - 0.1 * j
             ax.plot([ranks[group[0]] - 0.03, ranks[group[-1]] + 0.03], [y, y], color="crimson",
                     linewidth=3, solid_capstyle="round")
     ax.set_title(title or f"Average rank over {n_blocks} dataset-folds (Nemenyi, alpha = 0.05)",
