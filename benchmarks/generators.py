@@ -58,9 +58,10 @@ def time_one(name: str, params: dict[str, Any], X: pd.DataFrame, y: pd.Series) -
     start = time.perf_counter()
     gen.sample(len(X), seed=1)
     out = {"fit_s": fit_s, "sample_s": time.perf_counter() - start}
-    if hasattr(gen, "discovery_seconds_"):
-        out["discovery_s"] = float(gen.discovery_seconds_)
-        out["scm_fit_s"] = float(getattr(gen, "fit_seconds_", float("nan")))
+    scm = getattr(gen, "generators_", {}).get("scm", gen)  # the scm member of ``mixed``
+    if hasattr(scm, "discovery_seconds_"):
+        out["discovery_s"] = float(scm.discovery_seconds_)
+        out["scm_fit_s"] = float(getattr(scm, "fit_seconds_", float("nan")))
     return out
 
 

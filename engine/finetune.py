@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import math
-
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -124,7 +123,8 @@ def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit
     result = FinetuneResult(best_step=0, steps_run=0)
 
     def record(step: int, loss: float) -> bool:
-        ev = Evaluation(step, loss, evaluate(model, val, n_classes), evaluate(model, test, n_classes))
+        ev = Evaluation(step, loss, evaluate(model, val, n_classes),
+                        evaluate(model, test, n_classes))
         result.evaluations.append(ev)
         best = result.best if result.evaluations[:-1] else None
         improved = best is None or _better(ev.val, best.val)

@@ -1,4 +1,4 @@
-"""The compared methods: which generator each uses and how its episodes mix real and synthetic rows."""
+"""The compared methods: which generator each uses, how episodes mix real and synthetic rows."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ class Method:
     synthetic_only: bool
     description: str
 
-    def grid(self, scales: tuple[float, ...], mixes: tuple[float, ...]) -> list[tuple[float, float]]:
+    def grid(
+        self, scales: tuple[float, ...], mixes: tuple[float, ...]
+    ) -> list[tuple[float, float]]:
         """The (synthetic_scale, mix_ratio) points this method runs."""
         if self.generator is None:
             return [(0.0, 0.0)]

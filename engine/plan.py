@@ -26,7 +26,7 @@ class FoldRef:
 
 @dataclass(frozen=True)
 class FitJob:
-    """One generator fit on one dataset-fold; its synthetic table serves every trial that needs it."""
+    """One generator fit on one dataset-fold; its synthetic table serves all trials needing it."""
 
     generator: str
     options: dict[str, Any]

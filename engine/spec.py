@@ -172,15 +172,17 @@ def _datasets(v: _Validator, raw: dict, base: Path) -> tuple[DatasetRef, ...]:
             from engine.data import dataset_names
 
             if item not in dataset_names() and not item.startswith("openml/"):
+                known = ", ".join(dataset_names())
                 raise SpecError(
-                    v.source, where, f"unknown dataset '{item}' (known: {', '.join(dataset_names())}"
-                    ", openml/<data id>, or {name, path, target} for a local file)"
+                    v.source, where, f"unknown dataset '{item}' (known: {known}, "
+                    "openml/<data id>, or {name, path, target} for a local file)"
                 )
             out.append(DatasetRef(name=item))
         elif isinstance(item, dict):
             extra = sorted(set(item) - {"name", "path", "target"})
             if extra:
-                raise SpecError(v.source, f"{where}.{extra[0]}", "unknown field (name, path, target)")
+                raise SpecError(v.source, f"{where}.{extra[0]}",
+                                "unknown field (name, path, target)")
             dname = v.string(item, "name", required=True, where=where)
             path = v.string(item, "path", required=True, where=where)
             target = v.string(item, "target", required=True, where=where)
@@ -228,7 +230,8 @@ def _folds(v: _Validator, raw: dict, outer_folds: int) -> tuple[int, ...]:
         raise SpecError(v.source, "folds", "expected a count or a list of fold indices")
     if isinstance(val, int):
         if not 1 <= val <= outer_folds:
-            raise SpecError(v.source, "folds", f"expected 1..{outer_folds} (outer_folds), got {val}")
+            raise SpecError(v.source, "folds",
+                            f"expected 1..{outer_folds} (outer_folds), got {val}")
         return tuple(range(val))
     if isinstance(val, list) and val and all(isinstance(x, int) and not isinstance(x, bool)
                                              for x in val):
@@ -286,7 +289,8 @@ def _grid(v: _Validator, raw: dict) -> tuple[tuple[float, ...], tuple[float, ...
     mixes = v.number_list(grid, "mix_ratio", default=[0.5], where="grid")
     for i, m in enumerate(mixes):
         if not 0 <= m <= 1:
-            raise SpecError(v.source, f"grid.mix_ratio[{i}]", f"expected a number in [0, 1], got {m}")
+            raise SpecError(v.source, f"grid.mix_ratio[{i}]",
+                            f"expected a number in [0, 1], got {m}")
     return tuple(sorted(set(scales))), tuple(sorted(set(mixes)))
 
 
@@ -356,7 +360,8 @@ def _section(v: _Validator, raw: Any, name: str, cls: type) -> dict:
     allowed = set(cls.__dataclass_fields__)
     extra = sorted(set(raw) - allowed)
     if extra:
-        raise SpecError(v.source, f"{name}.{extra[0]}", f"unknown field (allowed: {sorted(allowed)})")
+        raise SpecError(v.source, f"{name}.{extra[0]}",
+                        f"unknown field (allowed: {sorted(allowed)})")
     return raw
 
 

@@ -123,7 +123,9 @@ def _typed_frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.Data
     return pd.DataFrame(data)
 
 
-def collect(sweep_dir: Path, trial_ids: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def collect(
+    sweep_dir: Path, trial_ids: list[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read every finished trial (or those named) into results and evaluations frames."""
     root = sweep_dir / "trials"
     paths = ([root / t / "result.json" for t in trial_ids] if trial_ids is not None

@@ -12,8 +12,8 @@ from engine.data.preprocess import TablePreprocessor
 from engine.errors import CausalMixError
 from engine.finetune import (
     EpisodeSampler,
-    Evaluation,
     EvalSplit,
+    Evaluation,
     FinetuneConfig,
     FinetuneLogger,
     finetune,
@@ -59,7 +59,8 @@ def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]
         X_syn, y_syn = load_synthetic(job.synthetic_dir, job.n_synthetic)
         unknown = set(np.asarray(y_syn).tolist()) - set(fold.classes.tolist())
         if unknown:
-            raise CausalMixError(f"synthetic labels {sorted(map(str, unknown))[:3]} are not classes")
+            shown = sorted(map(str, unknown))[:3]
+            raise CausalMixError(f"synthetic labels {shown} are not classes")
         Zsyn, ysyn = prep.transform(X_syn), fold.codes(y_syn)
 
     device = "cuda" if job.trial_gpus > 0 and torch.cuda.is_available() else "cpu"

@@ -94,6 +94,17 @@ def test_partial_results_without_evaluations_and_merged_sweeps(tmp_path):
     assert not (second / "scaling_curves.csv").exists()  # several sweeps: report folder only
 
 
+def test_all_trials_failed(tmp_path):
+    results, _ = demo_tables(n_datasets=1, n_folds=1)
+    results = results.head(4).assign(status="error", normalized_improvement_pct=np.nan)
+    results.to_parquet(tmp_path / "results.parquet")
+    out = build_report([tmp_path])
+    curves = pd.read_csv(tmp_path / "scaling_curves.csv")
+    assert curves["n"].eq(0).all() and curves["n_error"].sum() == 4
+    assert len(pd.read_csv(out / "failed_trials.csv")) == 4
+    assert "No finished trials" in (out / "report.html").read_text()
+
+
 def test_missing_results_raise(tmp_path):
     with pytest.raises(FileNotFoundError):
         build_report([tmp_path])

@@ -101,7 +101,7 @@ def _cast_like(col: pd.Series, dtype: Any) -> pd.Series:
         return vals.round().astype(dtype)
     if pd.api.types.is_float_dtype(dtype):
         return pd.to_numeric(col, errors="coerce").astype(dtype)
-    return col.astype(object) if dtype == object else col.astype(dtype)
+    return col.astype(object) if dtype is object or str(dtype) == "object" else col.astype(dtype)
 
 
 GENERATORS: Registry[type[Generator]] = Registry("generator")

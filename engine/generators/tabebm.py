@@ -55,7 +55,7 @@ class TabEBMGenerator(Generator):
         "init": "real",
         "start_noise": 0.01,
         "max_context": 1000,
-        "batch_size": 512,
+        "batch_size": 1024,
         "clip": True,
         "missing": "reinject",
         "seed": 0,

@@ -59,7 +59,9 @@ class InContextClassifier(ABC):
         if n_rows > self.max_context:
             raise DataError(f"{name} handles at most {self.max_context} context rows, got {n_rows}")
 
-    def fit(self, X: np.ndarray, y: np.ndarray, n_classes: int | None = None) -> InContextClassifier:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, n_classes: int | None = None
+    ) -> InContextClassifier:
         """Store the context rows (no gradient step happens here)."""
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y, dtype=np.int64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,8 @@ from engine.report.tables import grid_summary, method_summary, paper_table
 from engine.report.tensorboard import write_tensorboard
 
 IMPROVEMENT = score_column("improvement", PRIMARY_METRIC)
+FAILED_COLUMNS = ["source", "trial_id", "method", "dataset", "fold", "seed", "synthetic_scale",
+                  "mix_ratio", "error"]
 
 
 def build_report(sweep_dirs: list[Path], out_dir: Path | None = None) -> Path:
@@ -63,13 +66,20 @@ def build_report(sweep_dirs: list[Path], out_dir: Path | None = None) -> Path:
         outputs.figure(f"scaling_{safe_name(method)}", fig, extra_dirs=extra)
     outputs.table("scaling_fits", fits)
 
-    sections = _analyse(results, evaluations, curves, fits, outputs)
+    try:
+        sections = _analyse(results, evaluations, curves, fits, outputs)
+    except Exception as exc:  # keep the scaling curves even if a later stage fails
+        warnings.warn(f"report analysis failed: {exc!r}", stacklevel=2)
+        sections = [html.Section("Analysis failed", [html.paragraph(repr(exc))])]
     for directory in sorted({Path(s) for s in results["source"]}):
         trials = results[results["source"] == str(directory)]
         runs = None if evaluations is None else evaluations[
             evaluations["source"] == str(directory)
         ]
-        outputs.notes.append(write_tensorboard(trials, runs, directory))
+        try:
+            outputs.notes.append(write_tensorboard(trials, runs, directory))
+        except Exception as exc:  # summaries are a convenience, never fatal
+            outputs.notes.append(f"TensorBoard summaries failed for {directory}: {exc!r}")
     sections.append(_files_section(outputs))
     subtitle = (
         f"Sweeps: {', '.join(str(d) for d in sweep_dirs)}. Generated "
@@ -89,6 +99,11 @@ def _analyse(
     outputs: Outputs,
 ) -> list[html.Section]:
     """Compute every table and figure after the scaling curves; return the HTML sections."""
+    errors = results[results["status"] != "ok"]
+    if len(errors) == len(results):
+        outputs.table("failed_trials", errors[FAILED_COLUMNS])
+        return [html.Section("No finished trials", [html.paragraph(
+            f"All {len(results)} trials so far failed; see failed_trials.csv.")])]
     scored = outputs.table("trials_scored", add_scores(results))
     selected = outputs.table("selected_configurations", select_by_validation(scored))
     summary = outputs.table("method_summary", method_summary(scored, selected))
@@ -125,11 +140,7 @@ def _analyse(
         outputs.figure(f"grid_{safe_name(method)}", grid_heatmap(curves, method))
     if tracking is not None and not tracking.empty:
         outputs.figure("validation_test_tracking", tracking_figure(tracking))
-    errors = results[results["status"] != "ok"]
-    error_table = outputs.table(
-        "failed_trials", errors[["source", "trial_id", "method", "dataset", "fold", "seed",
-                                 "synthetic_scale", "mix_ratio", "error"]]
-    )
+    error_table = outputs.table("failed_trials", errors[FAILED_COLUMNS])
 
     img = outputs.images
     overview = html.Section("Overview", [html.stats_row({
