@@ -141,10 +141,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--max-test", type=int, default=2000)
     ap.add_argument("--datasets", nargs="*", default=DATASETS)
+    ap.add_argument("--n-ensemble", type=int, default=4, help="permuted PFN passes averaged")
     ap.add_argument("--no-timing", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    model = build_pfn(checkpoint=args.checkpoint)
+    model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble)
 
     header = (f"{'dataset':36s} {'rows':>6s} {'feat':>4s} {'cls':>3s} "
               f"{'PFN':>6s} {'LogReg':>6s} {'RF':>6s}")

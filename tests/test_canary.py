@@ -20,9 +20,9 @@ CANARY_CAT = "CANARY"
 FAST_OPTIONS = {
     "scm": {"n_dags": 1},
     "ctgan": {"epochs": 2, "batch_size": 50},
-    "tabebm": {"sgld_steps": 5},
-    "mixed": {"members": {"ctgan": {"epochs": 2, "batch_size": 50},
-                          "tabebm": {"sgld_steps": 5}, "scm": {"n_dags": 1}}},
+    "tabebm": {"steps": 5},
+    "mixed": {"params": {"ctgan": {"epochs": 2, "batch_size": 50},
+                         "tabebm": {"steps": 5}, "scm": {"n_dags": 1}}},
 }
 
 

@@ -33,19 +33,23 @@ def test_episodes_mix_real_and_synthetic_at_the_asked_ratio():
     assert all(part.min() == 1 for part in (only_syn[1], only_syn[3]))
 
 
-def test_finetuning_lowers_the_training_loss(fold):
-    Xtr, ytr, Xva, yva, Xte, yte = fold
+def test_finetuning_lowers_the_training_loss():
+    ds = load_dataset("sklearn/digits")  # 10 classes: the pretrained model has room to learn
+    y = ds.label_codes()
+    s = make_fold(y, 0, 5, 0, 256, 0.25, 300)
+    prep = TablePreprocessor().fit(ds.X.iloc[s.train])
+    Xtr, ytr = prep.transform(ds.X.iloc[s.train]), y[s.train]
+    Xva, yva = prep.transform(ds.X.iloc[s.val]), y[s.val]
     model = load_model("pfn")
-    sampler = EpisodeSampler(Xtr, ytr, None, None, 0.0, 64, 0.3, seed=0)
-    cfg = FinetuneConfig(steps=60, lr=1e-3, eval_every=20, patience=10, episode_rows=64)
-    res = finetune(model, sampler, EvalSplit(Xtr, ytr, Xva, yva), EvalSplit(Xtr, ytr, Xte, yte),
-                   2, cfg, seed=0)
+    sampler = EpisodeSampler(Xtr, ytr, None, None, 0.0, 128, 0.3, seed=0)
+    cfg = FinetuneConfig(steps=40, lr=1e-4, eval_every=20, patience=10, episode_rows=128)
+    res = finetune(model, sampler, EvalSplit(Xtr, ytr, Xva, yva), EvalSplit(Xtr, ytr, Xva, yva),
+                   10, cfg, seed=0)
     losses = np.array(res.train_losses)
-    assert len(losses) == 60
-    assert losses[-15:].mean() < 0.8 * losses[:15].mean()
-    steps = [e.step for e in res.evaluations]
-    assert steps == [0, 20, 40, 60]
-    assert res.best_step in steps
+    assert len(losses) == 40
+    assert losses[-10:].mean() < 0.8 * losses[:10].mean()
+    assert [e.step for e in res.evaluations] == [0, 20, 40]
+    assert res.best_step in (0, 20, 40)
 
 
 def test_early_stopping_keeps_the_best_validation_weights(fold):

@@ -10,7 +10,8 @@ without training anything:
    ``2**d`` corners when there are fewer than ``n_negatives``).
 2. **Class energy.** ``E_c(x) = -f_1(x)``, the negated logit of "class ``c``" that the
    in-context classifier assigns to ``x`` given that context (``energy="logit"``), or
-   ``-logsumexp(f(x))`` as in the paper (``energy="logsumexp"``).
+   ``-logsumexp(f(x))`` as in the paper (``energy="logsumexp"``, the default: its samples
+   stayed closer to the real rows in our fidelity checks).
 3. **SGLD sampling.** Starting points are real class-``c`` rows plus Gaussian noise
    ``start_noise`` (``init="real"``) or uniform draws in the class's bounding box
    (``init="uniform"``); each of ``steps`` updates is
@@ -48,7 +49,7 @@ class TabEBMGenerator(Generator):
         "model_seed": 0,
         "n_negatives": 32,
         "distance": 5.0,
-        "energy": "logit",
+        "energy": "logsumexp",
         "steps": 100,
         "step_size": 0.1,
         "noise": 0.01,

@@ -71,7 +71,9 @@ def default_cache_dir() -> Path:
 
 
 def _hub_cache(cache_dir: str | os.PathLike | None) -> Path:
-    return Path(cache_dir).expanduser() if cache_dir else default_cache_dir() / "huggingface"
+    """The hub's cache folder inside the project cache (``cache_dir`` or the default)."""
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    return root / "huggingface"
 
 
 # ---------------------------------------------------------------------------- weights on disk
@@ -191,7 +193,9 @@ def resolve_weights(checkpoint: str | os.PathLike | None, repo_id: str = DEFAULT
             raise CausalMixError(f"Mitra checkpoint not found: {p}")
         return p
     try:
-        return _snapshot(repo_id, cache_dir, revision, local_only=True)
+        cached = _snapshot(repo_id, cache_dir, revision, local_only=True)
+        if (cached / CONFIG_FILE).is_file() and (cached / WEIGHTS_FILE).is_file():
+            return cached
     except CausalMixError:
         raise
     except Exception:  # noqa: BLE001 - not cached yet: try the hub
@@ -202,9 +206,9 @@ def resolve_weights(checkpoint: str | os.PathLike | None, repo_id: str = DEFAULT
         raise
     except Exception as exc:  # noqa: BLE001
         raise CausalMixError(
-            f"Mitra weights '{repo_id}' are not cached in {_hub_cache(cache_dir)} and the hub "
-            f"is unreachable ({type(exc).__name__}); run 'causalmix prefetch mitra' where the "
-            "hub is reachable, or set model.checkpoint to a local directory"
+            f"Mitra weights '{repo_id}' are not cached in {_hub_cache(cache_dir)} and could not "
+            f"be downloaded ({type(exc).__name__}: {_first_line(exc)}); run 'causalmix prefetch "
+            "mitra' where the hub is reachable, or set model.checkpoint to a local directory"
         ) from None
 
 

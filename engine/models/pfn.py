@@ -42,13 +42,18 @@ class EmbeddedPFN(InContextClassifier):
     """The project's own small prior-fitted transformer (rows as tokens)."""
 
     def __init__(
-        self, net: PFNTransformer, device: str | torch.device = "cpu", meta: dict | None = None
+        self,
+        net: PFNTransformer,
+        device: str | torch.device = "cpu",
+        meta: dict | None = None,
+        n_ensemble: int = 4,
     ) -> None:
         super().__init__(device)
         self.max_classes = net.config.max_classes
         self.max_features = net.config.max_features
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
+        self.n_ensemble = max(1, int(n_ensemble))
 
     @property
     def module(self) -> nn.Module:
@@ -57,15 +62,38 @@ class EmbeddedPFN(InContextClassifier):
     def forward_episode(
         self, X_ctx: torch.Tensor, y_ctx: torch.Tensor, X_qry: torch.Tensor, n_classes: int
     ) -> torch.Tensor:
-        """Logits ``(n_query, n_classes)``; differentiable in the module's parameters."""
+        """Logits ``(n_query, n_classes)``; differentiable in the module's parameters.
+
+        In training mode this is one pass. Otherwise it averages the log-probabilities of
+        ``n_ensemble`` passes, each with a fixed pseudo-random permutation of the feature
+        columns and of the class labels (the row encoder is not permutation invariant).
+        """
         if n_classes > self.max_classes:
             raise CausalMixError(f"EmbeddedPFN handles at most {self.max_classes} classes")
-        logits = self.net(
-            X_ctx.to(self.device, torch.float32)[None],
-            y_ctx.to(self.device, torch.long)[None],
-            X_qry.to(self.device, torch.float32)[None],
-            int(n_classes),
-        )
+        x_ctx = X_ctx.to(self.device, torch.float32)
+        y = y_ctx.to(self.device, torch.long)
+        x_qry = X_qry.to(self.device, torch.float32)
+        if self.n_ensemble == 1 or self.net.training:
+            return self._single_pass(x_ctx, y, x_qry, n_classes)
+        gen = torch.Generator().manual_seed(20240531)
+        n_feat = x_ctx.shape[1]
+        total = None
+        for i in range(self.n_ensemble):
+            if i == 0:
+                f_perm, c_perm = torch.arange(n_feat), torch.arange(n_classes)
+            else:
+                f_perm = torch.randperm(n_feat, generator=gen)
+                c_perm = torch.randperm(n_classes, generator=gen)
+            f_perm, c_perm = f_perm.to(self.device), c_perm.to(self.device)
+            logits = self._single_pass(x_ctx[:, f_perm], c_perm[y], x_qry[:, f_perm], n_classes)
+            logp = torch.log_softmax(logits[:, c_perm], dim=-1)
+            total = logp if total is None else total + logp
+        return total / self.n_ensemble
+
+    def _single_pass(
+        self, x_ctx: torch.Tensor, y_ctx: torch.Tensor, x_qry: torch.Tensor, n_classes: int
+    ) -> torch.Tensor:
+        logits = self.net(x_ctx[None], y_ctx[None], x_qry[None], int(n_classes))
         return logits[0, :, :n_classes]
 
 
@@ -75,11 +103,13 @@ def build_pfn(
     checkpoint: str | None = None,
     random_init: bool = False,
     seed: int = 0,
+    n_ensemble: int = 4,
     **options: Any,
 ) -> InContextClassifier:
     """The embedded PFN: bundled weights by default, ``checkpoint`` to load another file,
     or ``random_init=True`` for untrained weights (seeded; ``options`` override the
-    architecture, e.g. ``d_model=32``)."""
+    architecture, e.g. ``d_model=32``). ``n_ensemble`` permuted passes are averaged at
+    prediction time (1 = a single pass)."""
     if random_init:
         try:
             config = PFNConfig(**options)
@@ -88,10 +118,10 @@ def build_pfn(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = PFNTransformer(config)
-        return EmbeddedPFN(net, device, {"random_init": True})
+        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble)
     if options:
         raise CausalMixError(f"pfn: unknown option(s) {sorted(options)}")
     config, state, meta = load_weights(checkpoint or bundled_checkpoint_path())
     net = PFNTransformer(config)
     net.load_state_dict(state)
-    return EmbeddedPFN(net, device, meta)
+    return EmbeddedPFN(net, device, meta, n_ensemble)
