@@ -41,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
 
     pf = sub.add_parser("prefetch", help="download model weights into the local cache")
     pf.add_argument("model", nargs="?", default="mitra", help="model name (default: mitra)")
-    pf.add_argument("--cache-dir", help="cache directory")
+    pf.add_argument("--cache-dir", help="cache directory (default: $CAUSALMIX_CACHE or "
+                    "~/.cache/causalmix)")
+    pf.add_argument("--repo-id", default="autogluon/mitra-classifier", help="Hugging Face repo")
+    pf.add_argument("--revision", help="repo revision (branch, tag or commit)")
 
     ls = sub.add_parser("list", help="list registered datasets, methods, generators and models")
     ls.add_argument("what", nargs="?", default="all",
@@ -96,11 +99,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"weights written to {out}")
         return 0
     if args.command == "prefetch":
-        try:
-            from engine.models.mitra import prefetch
-        except ImportError:
-            raise CausalMixError(f"no prefetch available for model '{args.model}'") from None
-        print(f"weights cached at {prefetch(cache_dir=args.cache_dir)}")
+        if args.model != "mitra":
+            raise CausalMixError(f"nothing to prefetch for model '{args.model}' (the embedded "
+                                 "pfn ships inside the package)")
+        from engine.models.mitra import prefetch
+
+        path = prefetch(cache_dir=args.cache_dir, repo_id=args.repo_id, revision=args.revision)
+        print(f"weights cached at {path}")
         return 0
     if args.command == "list":
         return _list(args.what)

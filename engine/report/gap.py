@@ -12,24 +12,38 @@ from engine.report.scores import PRIMARY_METRIC
 
 
 def trial_tracking(steps: pd.DataFrame, metric: str = PRIMARY_METRIC) -> dict[str, float]:
-    """Spearman(val, test) over one trial's evaluation steps and the selection regret.
+    """Spearman(validation, test) over one trial's evaluation steps and the selection regret.
 
-    Regret = max test over steps - test at the validation-selected step (the first step with
-    the best validation score). Spearman is NaN with fewer than 3 steps or a constant series.
+    Validation is ranked the way the engine selects checkpoints: by validation ``metric``, ties
+    broken by lower validation log loss (when that column is there). Regret = max test over
+    steps - test at the validation-selected step (the first best step in that order).
+    Spearman is NaN with fewer than 3 steps or a constant series.
     """
     steps = steps.sort_values("step")
     val = steps[f"val_{metric}"].to_numpy(dtype=float)
     test = steps[f"test_{metric}"].to_numpy(dtype=float)
+    tie = (-steps["val_log_loss"].to_numpy(dtype=float) if "val_log_loss" in steps
+           and metric != "log_loss" else np.zeros(len(val)))
+    tie = np.where(np.isfinite(tie), tie, -np.inf)
     keep = np.isfinite(val) & np.isfinite(test)
-    val, test = val[keep], test[keep]
+    val, test, tie = val[keep], test[keep], tie[keep]
     nan = float("nan")
     if len(val) == 0:
         return dict(n_steps=0, spearman=nan, regret=nan)
+    key = _lexicographic_rank(val, tie)
     rho = nan
-    if len(val) >= 3 and np.ptp(val) > 0 and np.ptp(test) > 0:
-        rho = float(stats.spearmanr(val, test).statistic)
-    selected = int(np.argmax(val))  # first maximum: the earliest best-validation step
+    if len(val) >= 3 and np.ptp(key) > 0 and np.ptp(test) > 0:
+        rho = float(stats.spearmanr(key, test).statistic)
+    selected = int(np.argmax(key))  # first maximum: the earliest best-validation step
     return dict(n_steps=int(len(val)), spearman=rho, regret=float(test.max() - test[selected]))
+
+
+def _lexicographic_rank(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    """Average ranks of (primary, secondary) pairs in lexicographic order (ties share a rank)."""
+    pairs = list(zip(primary.tolist(), secondary.tolist()))
+    ordered = sorted(set(pairs))
+    dense = {p: i for i, p in enumerate(ordered)}
+    return stats.rankdata([dense[p] for p in pairs])
 
 
 def tracking_table(evaluations: pd.DataFrame, results: pd.DataFrame | None = None) -> pd.DataFrame:
