@@ -26,9 +26,20 @@ from sklearn.model_selection import train_test_split
 from engine.models.pfn import build_pfn
 
 DATASETS = [
-    "blood-transfusion-service-center", "diabetes", "credit-g", "anneal", "Fitness_Club",
-    "churn", "splice", "coil2000_insurance_policies", "Bank_Customer_Churn", "heloc", "jm1",
-    "E-CommereShippingData", "online_shoppers_intention", "in_vehicle_coupon_recommendation",
+    "blood-transfusion-service-center",
+    "diabetes",
+    "credit-g",
+    "anneal",
+    "Fitness_Club",
+    "churn",
+    "splice",
+    "coil2000_insurance_policies",
+    "Bank_Customer_Churn",
+    "heloc",
+    "jm1",
+    "E-CommereShippingData",
+    "online_shoppers_intention",
+    "in_vehicle_coupon_recommendation",
     "polish_companies_bankruptcy",
 ]
 
@@ -147,8 +158,10 @@ def main() -> None:
     torch.set_num_threads(1)
     model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble)
 
-    header = (f"{'dataset':36s} {'rows':>6s} {'feat':>4s} {'cls':>3s} "
-              f"{'PFN':>6s} {'LogReg':>6s} {'RF':>6s}")
+    header = (
+        f"{'dataset':36s} {'rows':>6s} {'feat':>4s} {'cls':>3s} "
+        f"{'PFN':>6s} {'LogReg':>6s} {'RF':>6s}"
+    )
     print(header)
     print("-" * len(header))
     rows = []
@@ -159,20 +172,27 @@ def main() -> None:
             continue
         r = evaluate(path, model, args.n_train, args.seeds, args.max_test)
         rows.append(r)
-        print(f"{name[:36]:36s} {r['rows']:6d} {r['features']:4d} {r['classes']:3d} "
-              f"{r['pfn']:6.3f} {r['logreg']:6.3f} {r['rf']:6.3f}", flush=True)
+        print(
+            f"{name[:36]:36s} {r['rows']:6d} {r['features']:4d} {r['classes']:3d} "
+            f"{r['pfn']:6.3f} {r['logreg']:6.3f} {r['rf']:6.3f}",
+            flush=True,
+        )
     if rows:
         means = {m: np.mean([r[m] for r in rows]) for m in ("pfn", "logreg", "rf")}
         wins = {m: sum(r["pfn"] > r[m] for r in rows) for m in ("logreg", "rf")}
         print("-" * len(header))
-        print(f"{'mean (' + str(len(rows)) + ' datasets)':36s} {'':6s} {'':4s} {'':3s} "
-              f"{means['pfn']:6.3f} {means['logreg']:6.3f} {means['rf']:6.3f}")
+        print(
+            f"{'mean (' + str(len(rows)) + ' datasets)':36s} {'':6s} {'':4s} {'':3s} "
+            f"{means['pfn']:6.3f} {means['logreg']:6.3f} {means['rf']:6.3f}"
+        )
         print(f"PFN beats LogReg on {wins['logreg']}/{len(rows)}, RF on {wins['rf']}/{len(rows)}")
     if not args.no_timing:
         for f in (20, 100):
             t = time_predict(model, f)
-            print(f"predict_proba, 1000 rows, 256-row context, {f} features, 1 thread: "
-                  f"{t * 1000:.0f} ms (median of 7)")
+            print(
+                f"predict_proba, 1000 rows, 256-row context, {f} features, 1 thread: "
+                f"{t * 1000:.0f} ms (median of 7)"
+            )
 
 
 if __name__ == "__main__":

@@ -112,8 +112,9 @@ def _tiny_config(tmp_path: Path, **train: int) -> Path:
 def test_pretraining_lowers_loss(tmp_path):
     cfg_path = _tiny_config(tmp_path)
     cfg = load_config(cfg_path)
-    before = evaluate_prior(build_pfn(random_init=True, **cfg.model.to_dict()).module, cfg,
-                            torch.device("cpu"))
+    before = evaluate_prior(
+        build_pfn(random_init=True, **cfg.model.to_dict()).module, cfg, torch.device("cpu")
+    )
     out = run_pretraining(cfg_path, output=tmp_path / "w.pt")
     after = evaluate_prior(build_pfn(checkpoint=str(out)).module, cfg, torch.device("cpu"))
     assert after["prior_loss"] < before["prior_loss"] - 0.02
@@ -135,8 +136,12 @@ def test_pretraining_resumes_from_checkpoint(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("section", "key", "value", "field"),
-    [("train", "stepz", 3, "train.stepz"), ("train", "lr", "fast", "train.lr"),
-     ("model", "n_layers", 1.5, "model.n_layers"), (None, "devise", "cpu", "devise")],
+    [
+        ("train", "stepz", 3, "train.stepz"),
+        ("train", "lr", "fast", "train.lr"),
+        ("model", "n_layers", 1.5, "model.n_layers"),
+        (None, "devise", "cpu", "devise"),
+    ],
 )
 def test_config_errors_name_the_field(tmp_path, section, key, value, field):
     raw = yaml.safe_load(TINY.read_text())

@@ -150,6 +150,7 @@ class SCMGenerator(Generator):
         clip: bool = True,
         max_discovery_rows: int | None = 5000,
         numeric_transform: str = "quantile",
+        root_smoothing: float = 1.0,
     ) -> None:
         if isinstance(algorithms, str):
             algorithms = [algorithms]
@@ -160,7 +161,7 @@ class SCMGenerator(Generator):
             max_parents=max_parents, seed=seed, reinject_missing=reinject_missing,
             discrete_threshold=discrete_threshold, rare_min_count=rare_min_count,
             max_categories=max_categories, clip=clip, max_discovery_rows=max_discovery_rows,
-            numeric_transform=numeric_transform,
+            numeric_transform=numeric_transform, root_smoothing=root_smoothing,
         )
         problems = []
         if int(n_dags) < 1:
@@ -199,6 +200,7 @@ class SCMGenerator(Generator):
         self.clip = bool(clip)
         self.max_discovery_rows = max_discovery_rows
         self.numeric_transform = numeric_transform
+        self.root_smoothing = float(root_smoothing)
 
         self.specs_: list[_Column] = []
         self.target_spec_: _Column | None = None
@@ -347,9 +349,14 @@ class SCMGenerator(Generator):
         from dowhy import gcm
         from dowhy.gcm.ml import SklearnClassificationModel, SklearnRegressionModel
 
+        from engine.causal.mechanisms import SmoothedEmpiricalDistribution
+
         target = data[node].to_numpy()
         if not parents:
-            mech = gcm.EmpiricalDistribution()
+            if kind == "numeric" and self.root_smoothing > 0:
+                mech = SmoothedEmpiricalDistribution(self.root_smoothing)
+            else:
+                mech = gcm.EmpiricalDistribution()
             mech.fit(target)
             return mech
         X = data[list(parents)].to_numpy()

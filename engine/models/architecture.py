@@ -35,7 +35,10 @@ class PFNConfig:
 
 
 def encode_features(
-    x_ctx: torch.Tensor, x_qry: torch.Tensor, n_features: torch.Tensor, max_features: int,
+    x_ctx: torch.Tensor,
+    x_qry: torch.Tensor,
+    n_features: torch.Tensor,
+    max_features: int,
     clip: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Map raw ``(B, N, F)`` rows to ``(B, N, 2 * max_features)`` model inputs.

@@ -184,8 +184,9 @@ def batch_for_step(cfg: PretrainConfig, step: int) -> TaskBatch:
 def task_loss(model: PFNTransformer, batch: TaskBatch) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean query cross-entropy and accuracy of a batch."""
     c = batch.n_ctx
-    logits = model(batch.x[:, :c], batch.y[:, :c], batch.x[:, c:], batch.n_classes,
-                   batch.n_features)
+    logits = model(
+        batch.x[:, :c], batch.y[:, :c], batch.x[:, c:], batch.n_classes, batch.n_features
+    )
     target = batch.y[:, c:]
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1))
     acc = (logits.argmax(-1) == target).float().mean()
@@ -281,8 +282,15 @@ def save_shippable(model: PFNTransformer, path: Path, meta: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().float().clone() for k, v in model.state_dict().items()}
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": "causalmix-pfn/1", "arch": model.config.to_dict(),
-                "state_dict": state, "meta": meta}, tmp)
+    torch.save(
+        {
+            "format": "causalmix-pfn/1",
+            "arch": model.config.to_dict(),
+            "state_dict": state,
+            "meta": meta,
+        },
+        tmp,
+    )
     tmp.replace(path)
     return path
 
@@ -316,7 +324,8 @@ def run_pretraining(
     other = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": t.weight_decay}, {"params": other, "weight_decay": 0}],
-        lr=t.lr, betas=(0.9, 0.98),
+        lr=t.lr,
+        betas=(0.9, 0.98),
     )
     step, elapsed, history = 0, 0.0, []
     if resume and ckpt_path.exists():
@@ -330,8 +339,17 @@ def run_pretraining(
 
     def save_checkpoint() -> None:
         tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "config": _config_dict(cfg), "elapsed": elapsed, "history": history}, tmp)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "config": _config_dict(cfg),
+                "elapsed": elapsed,
+                "history": history,
+            },
+            tmp,
+        )
         tmp.replace(ckpt_path)
 
     use_amp = device.type == "cuda"
@@ -355,8 +373,11 @@ def run_pretraining(
         n_run += 1
         elapsed = time.time() - start
         if step % t.log_every == 0 or step == t.steps:
-            print(f"step {step:6d}  loss {run_loss / n_run:.4f}  acc {run_acc / n_run:.3f}  "
-                  f"lr {lr_at(step - 1, t):.2e}  {elapsed:7.0f}s", flush=True)
+            print(
+                f"step {step:6d}  loss {run_loss / n_run:.4f}  acc {run_acc / n_run:.3f}  "
+                f"lr {lr_at(step - 1, t):.2e}  {elapsed:7.0f}s",
+                flush=True,
+            )
             run_loss = run_acc = 0.0
             n_run = 0
         if step % t.eval_every == 0 or step == t.steps:
@@ -364,15 +385,25 @@ def run_pretraining(
             ev.update(evaluate_prior(model, cfg, device))
             ev.update(evaluate_real(model, cfg, device))
             history.append(ev)
-            print("eval " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                      for k, v in ev.items()), flush=True)
+            print(
+                "eval "
+                + "  ".join(
+                    f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in ev.items()
+                ),
+                flush=True,
+            )
         if step % t.checkpoint_every == 0 or step == t.steps or step == stop_at:
             save_checkpoint()
         if stop_at is not None and step >= stop_at and step < t.steps:
             print(f"stopped at step {step}; resume from {ckpt_path}", flush=True)
             return ckpt_path
-    meta = {"steps": step, "wall_seconds": round(elapsed, 1), "device": str(device),
-            "config": _config_dict(cfg), "eval": history[-1] if history else {}}
+    meta = {
+        "steps": step,
+        "wall_seconds": round(elapsed, 1),
+        "device": str(device),
+        "config": _config_dict(cfg),
+        "eval": history[-1] if history else {},
+    }
     path = save_shippable(model, out_path, meta)
     print(f"saved weights to {path}", flush=True)
     return path
@@ -385,6 +416,11 @@ def export_weights(run_checkpoint: str | Path, output: str | Path) -> Path:
     model = PFNTransformer(arch)
     model.load_state_dict(ck["model"])
     history = ck.get("history", [])
-    meta = {"steps": ck["step"], "wall_seconds": round(ck.get("elapsed", 0.0), 1),
-            "device": "cpu", "config": ck["config"], "eval": history[-1] if history else {}}
+    meta = {
+        "steps": ck["step"],
+        "wall_seconds": round(ck.get("elapsed", 0.0), 1),
+        "device": "cpu",
+        "config": ck["config"],
+        "eval": history[-1] if history else {},
+    }
     return save_shippable(model, Path(output), meta)

@@ -59,8 +59,11 @@ class TaskBatch:
 
     def to(self, device: torch.device | str) -> TaskBatch:
         return TaskBatch(
-            self.x.to(device), self.y.to(device), self.n_features.to(device),
-            self.n_classes.to(device), self.n_ctx,
+            self.x.to(device),
+            self.y.to(device),
+            self.n_features.to(device),
+            self.n_classes.to(device),
+            self.n_ctx,
         )
 
 
@@ -152,7 +155,11 @@ def _categorical(rng: np.random.Generator, v: np.ndarray) -> np.ndarray:
 
 
 def sample_task(
-    rng: np.random.Generator, cfg: PriorConfig, n_rows: int, n_ctx: int, n_features: int,
+    rng: np.random.Generator,
+    cfg: PriorConfig,
+    n_rows: int,
+    n_ctx: int,
+    n_features: int,
     n_classes: int,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """One task: ``X (n_rows, n_features)`` preprocessed, labels, and its class count."""
@@ -213,7 +220,10 @@ def preprocess_like_engine(x: np.ndarray, n_ctx: int) -> np.ndarray:
 
 
 def sample_batch(
-    rng: np.random.Generator, cfg: PriorConfig, batch_size: int, n_ctx: int,
+    rng: np.random.Generator,
+    cfg: PriorConfig,
+    batch_size: int,
+    n_ctx: int,
     n_query: int | None = None,
 ) -> TaskBatch:
     """``batch_size`` tasks with ``n_ctx`` context and ``n_query`` query rows each."""
@@ -234,7 +244,10 @@ def sample_batch(
         nf[i] = f
         nc[i] = k_used
     return TaskBatch(
-        torch.from_numpy(xs), torch.from_numpy(ys), torch.from_numpy(nf), torch.from_numpy(nc),
+        torch.from_numpy(xs),
+        torch.from_numpy(ys),
+        torch.from_numpy(nf),
+        torch.from_numpy(nc),
         n_ctx,
     )
 
