@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from engine.errors import SpecError
+from engine.finetune import FinetuneConfig as FinetuneSpec
 from engine.methods import METHODS
 
 TOP_LEVEL_FIELDS = {
@@ -39,20 +40,6 @@ class MethodRef:
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FinetuneSpec:
-    """Episodic fine-tuning settings."""
-
-    steps: int = 100
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    patience: int = 5
-    eval_every: int = 10
-    episode_rows: int = 256
-    query_fraction: float = 0.3
-    grad_clip: float = 1.0
 
 
 @dataclass(frozen=True)
