@@ -14,9 +14,12 @@ Edge marks (causal-learn convention, ``graph[i, j]`` is the mark at ``i`` on the
   bidirected edge means a hidden common cause; a synthetic-data SCM over the observed columns
   still needs an edge there to reproduce the dependence, so it is kept with either direction.
 
-Robustness: missing values are mean-imputed, constant columns are left out of the tests, exact
-duplicate or perfectly collinear columns are dropped before testing (the copy gets its original
-as its single parent, ``P[original, copy] = 1``), a tiny seeded jitter keeps correlation
+Robustness: missing values are mean-imputed, constant columns are left out of the tests, and
+duplicate or (near-)collinear columns (|correlation| >= ``collinear_threshold``, default 0.99)
+are dropped before testing: the copy gets its original as its single parent,
+``P[original, copy] = 1``. Near-deterministic pairs make Fisher-z partial correlations unstable
+and break faithfulness (PC then drops strong edges), so they are modelled as parent and child
+instead of being tested. A tiny seeded jitter keeps correlation
 matrices invertible, and a run that still fails is retried with more jitter and then skipped.
 If every run fails the result has no edges; discovery never raises on bad data.
 
@@ -42,7 +45,6 @@ TAIL, ARROW, CIRCLE = -1, 1, 2
 ALGORITHMS = ("pc", "fci")
 INDEP_TESTS = ("fisherz", "chisq", "gsq", "kci")
 _DISCRETE_TESTS = ("chisq", "gsq")
-_COLLINEAR_TOL = 1e-9
 
 
 @dataclass
@@ -119,8 +121,8 @@ def _impute(data: np.ndarray) -> np.ndarray:
     return x
 
 
-def _find_duplicates(x: np.ndarray, cols: list[int]) -> dict[int, int]:
-    """Map each column that is perfectly collinear with an earlier one to that earlier column."""
+def _find_duplicates(x: np.ndarray, cols: list[int], threshold: float) -> dict[int, int]:
+    """Map each column whose |correlation| with an earlier kept one is >= ``threshold`` to it."""
     if len(cols) < 2:
         return {}
     z = x[:, cols]
@@ -131,7 +133,7 @@ def _find_duplicates(x: np.ndarray, cols: list[int]) -> dict[int, int]:
         for a in range(b):
             if cols[a] in dup:
                 continue
-            if corr[a, b] >= 1.0 - _COLLINEAR_TOL:
+            if corr[a, b] >= threshold:
                 dup[cols[b]] = cols[a]
                 break
     return dup
@@ -192,12 +194,14 @@ def discover_edge_probabilities(
     max_rows: int | None = None,
     jitter: float = 1e-6,
     n_bins: int = 5,
+    collinear_threshold: float = 0.99,
 ) -> DiscoveryResult:
     """Run PC/FCI on ``data`` (rows x columns, numeric) and average their edge marks.
 
     ``bootstrap`` adds that many runs per algorithm on rows resampled with replacement (graded
     probabilities); ``max_rows`` subsamples large tables first; ``discrete_columns`` flags
-    columns that hold category codes (used to bin the others for ``chisq``/``gsq``).
+    columns that hold category codes (used to bin the others for ``chisq``/``gsq``);
+    ``collinear_threshold`` is the |correlation| from which a column counts as a copy.
     """
     start = time.perf_counter()
     algos = [a.lower() for a in algorithms]
@@ -220,7 +224,7 @@ def discover_edge_probabilities(
 
     constant = [c for c in range(d) if np.ptp(x[:, c]) == 0.0]
     varying = [c for c in range(d) if c not in constant]
-    duplicates = _find_duplicates(x, varying)
+    duplicates = _find_duplicates(x, varying, min(collinear_threshold, 1.0 - 1e-9))
     active = [c for c in varying if c not in duplicates]
 
     eff_depth = default_depth(len(active)) if depth is None else int(depth)

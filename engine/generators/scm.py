@@ -20,10 +20,15 @@ Preprocessing (all inside the generator):
   and mechanism fitting; with ``reinject_missing`` the samples get missing values again at each
   column's observed rate (independently of the other columns). Rows with a missing label are
   dropped.
-* numeric columns are standardised for discovery and the mechanisms, de-standardised and (with
-  ``clip``) clipped to the observed range on output; categorical columns enter discovery as codes.
+* numeric columns are mapped to normal scores (``numeric_transform="quantile"``, the default:
+  a rank-based Gaussian copula transform, which suits Fisher-z tests and additive noise models)
+  and decoded through the observed quantiles, so samples keep the marginal and its range; or
+  standardised (``"standard"``) and, with ``clip``, clipped to the observed range on output.
+  Categorical columns enter discovery as integer codes and the mechanisms as string levels.
 
-Mechanisms: root nodes ``EmpiricalDistribution``; numeric non-root nodes
+Mechanisms: numeric root nodes a smoothed bootstrap of the training values
+(:class:`engine.causal.mechanisms.SmoothedEmpiricalDistribution`, so no exact copies of real
+values), categorical roots ``EmpiricalDistribution``; numeric non-root nodes
 ``AdditiveNoiseModel(regressor)``; categorical non-root nodes and the target
 ``ClassifierFCM(classifier)``. A fold with a single class gets a constant target. Mechanisms with
 the same node and parent set are fitted once and shared between the SCMs. Everything runs on one
@@ -57,6 +62,7 @@ CLASSIFIERS = ("logistic", "hgb", "rf")
 _RARE = "rare"
 _TARGET_NODE = "y"
 _MAX_QUANTILES = 1000
+_AUTO_BOOTSTRAP_MAX_NODES = 30
 NUMERIC_TRANSFORMS = ("quantile", "standard")
 
 
@@ -122,13 +128,18 @@ def _integer_valued(values: np.ndarray) -> bool:
 class SCMGenerator(Generator):
     """Rows from an ensemble of DoWhy SCMs over DAGs sampled from PC/FCI edge probabilities.
 
-    Parameters: ``n_dags`` (3), ``algorithms`` (("pc", "fci")), ``alpha`` (0.05), ``indep_test``
-    ("fisherz"; "chisq"/"gsq" bin numeric columns, "kci" is slow), ``depth`` (None: unlimited up
-    to 15 columns, else 3), ``bootstrap`` (1 extra resampled run per algorithm), ``regressor``
-    (REGRESSORS, "hgb"), ``classifier`` (CLASSIFIERS, "hgb"), ``max_parents`` (None),
-    ``seed`` (0, for discovery, DAG sampling and fitting), ``reinject_missing`` (True),
-    ``discrete_threshold`` (10), ``rare_min_count`` (5), ``max_categories`` (50), ``clip`` (True),
-    ``max_discovery_rows`` (5000).
+    Parameters (defaults): ``n_dags`` (3 DAGs, the first the most probable), ``algorithms``
+    (("pc", "fci")), ``alpha`` (0.05), ``indep_test`` ("fisherz"; "chisq"/"gsq" bin numeric
+    columns into quantiles, "kci" is slow), ``depth`` (None: unlimited up to 15 modelled columns,
+    else 3), ``bootstrap`` (None: one resampled run per algorithm up to 30 modelled columns, none
+    beyond), ``regressor`` ("hgb"; "linear", "ridge", "rf"), ``classifier`` ("hgb"; "logistic",
+    "rf"), ``max_parents`` (None), ``seed`` (0: discovery, DAG sampling, fitting),
+    ``reinject_missing`` (True), ``discrete_threshold`` (10), ``rare_min_count`` (5),
+    ``max_categories`` (50), ``clip`` (True; "standard" transform only), ``max_discovery_rows``
+    (5000), ``numeric_transform`` ("quantile": normal scores, decoded through the observed
+    quantiles; "standard": z-scores), ``root_smoothing`` (1.0: smoothed bootstrap bandwidth
+    multiplier for numeric roots; 0 resamples training values exactly), ``collinear_threshold``
+    (0.99: columns this correlated with an earlier one skip the tests and become its child).
     """
 
     def __init__(
@@ -138,7 +149,7 @@ class SCMGenerator(Generator):
         alpha: float = 0.05,
         indep_test: str = "fisherz",
         depth: int | None = None,
-        bootstrap: int = 1,
+        bootstrap: int | None = None,
         regressor: str = "hgb",
         classifier: str = "hgb",
         max_parents: int | None = None,
@@ -151,6 +162,7 @@ class SCMGenerator(Generator):
         max_discovery_rows: int | None = 5000,
         numeric_transform: str = "quantile",
         root_smoothing: float = 1.0,
+        collinear_threshold: float = 0.99,
     ) -> None:
         if isinstance(algorithms, str):
             algorithms = [algorithms]
@@ -162,6 +174,7 @@ class SCMGenerator(Generator):
             discrete_threshold=discrete_threshold, rare_min_count=rare_min_count,
             max_categories=max_categories, clip=clip, max_discovery_rows=max_discovery_rows,
             numeric_transform=numeric_transform, root_smoothing=root_smoothing,
+            collinear_threshold=collinear_threshold,
         )
         problems = []
         if int(n_dags) < 1:
@@ -179,7 +192,7 @@ class SCMGenerator(Generator):
         if numeric_transform not in NUMERIC_TRANSFORMS:
             problems.append(f"numeric_transform must be one of {list(NUMERIC_TRANSFORMS)}, "
                             f"got '{numeric_transform}'")
-        if int(bootstrap) < 0:
+        if bootstrap is not None and int(bootstrap) < 0:
             problems.append(f"bootstrap must be >= 0, got {bootstrap}")
         if problems:
             raise CausalMixError("scm: " + "; ".join(problems))
@@ -188,7 +201,7 @@ class SCMGenerator(Generator):
         self.alpha = float(alpha)
         self.indep_test = indep_test
         self.depth = None if depth is None else int(depth)
-        self.bootstrap = int(bootstrap)
+        self.bootstrap = None if bootstrap is None else int(bootstrap)
         self.regressor = regressor
         self.classifier = classifier
         self.max_parents = None if max_parents is None else int(max_parents)
@@ -201,6 +214,7 @@ class SCMGenerator(Generator):
         self.max_discovery_rows = max_discovery_rows
         self.numeric_transform = numeric_transform
         self.root_smoothing = float(root_smoothing)
+        self.collinear_threshold = float(collinear_threshold)
 
         self.specs_: list[_Column] = []
         self.target_spec_: _Column | None = None
@@ -319,9 +333,16 @@ class SCMGenerator(Generator):
                 discrete.append(False)
         self.discovery_ = discover_edge_probabilities(
             mat, algorithms=self.algorithms, alpha=self.alpha, indep_test=self.indep_test,
-            depth=self.depth, bootstrap=self.bootstrap, seed=self.seed,
-            discrete_columns=discrete, max_rows=self.max_discovery_rows)
+            depth=self.depth, bootstrap=self._bootstrap_runs(d), seed=self.seed,
+            discrete_columns=discrete, max_rows=self.max_discovery_rows,
+            collinear_threshold=self.collinear_threshold)
         return self.discovery_.probabilities
+
+    def _bootstrap_runs(self, n_nodes: int) -> int:
+        """``bootstrap=None``: one resampled run per algorithm up to 30 nodes, none beyond."""
+        if self.bootstrap is not None:
+            return self.bootstrap
+        return 1 if n_nodes <= _AUTO_BOOTSTRAP_MAX_NODES else 0
 
     def _fit_scms(self, data: pd.DataFrame) -> list[Any]:
         """One fitted SCM per DAG; a (node, parents) mechanism is fitted once and shared."""
