@@ -24,6 +24,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "fold": "int64",
     "method": "string",
     "generator": "string",  # '' for the real-only method
+    "fit_id": "string",  # the generator fit whose rows the trial used (joins fits.parquet); ''
     "synthetic_scale": "float64",  # synthetic rows = scale x n_train
     "mix_ratio": "float64",  # share of synthetic rows in each fine-tuning episode
     "seed": "int64",
@@ -60,6 +61,25 @@ EVALUATION_COLUMNS: dict[str, str] = {
     **{f"val_{m}": "float64" for m in METRICS},
     **{f"test_{m}": "float64" for m in METRICS},  # analysis only, never used for selection
 }
+
+
+FIT_COLUMNS: dict[str, str] = {
+    "fit_id": "string",  # <generator>-<options hash>/<dataset>/fold<k>
+    "generator": "string",
+    "options": "string",  # JSON
+    "dataset": "string",
+    "fold": "int64",
+    "n_samples": "int64",
+    "n_train_rows_seen": "int64",
+    "status": "string",
+    "error": "string",
+    "seconds": "float64",
+    "discovery_seconds": "float64",  # scm: causal discovery (PC/FCI) part of the fit
+    "fit_seconds": "float64",  # scm: SCM mechanism fitting part
+    "graph_edge_count": "int64",  # scm: edges of the most probable DAG (-1 if none)
+}
+"""``fits.parquet``: one row per generator fit; ``fidelity_*`` columns follow (see
+``engine.synthetic_fidelity``)."""
 
 
 def normalized_improvement(score: float, baseline: float, higher_is_better: bool = True) -> float:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from engine.results_schema import EVALUATION_COLUMNS, RESULT_COLUMNS
+from engine.results_schema import EVALUATION_COLUMNS, FIT_COLUMNS, RESULT_COLUMNS
 
 
 def slug(name: str) -> str:
@@ -45,6 +45,16 @@ def trial_id(method: str, dataset: str, fold: int, scale: float, mix: float, see
 def synthetic_dir(sweep_dir: Path, generator: str, options: dict, dataset: str, fold: int) -> Path:
     return (sweep_dir / "synthetic" / f"{generator}-{options_hash(options)}" / slug(dataset)
             / f"fold{fold}")
+
+
+def fit_id(sweep_dir: str | Path, synthetic_dir_path: str | Path) -> str:
+    """The id of a fit: its folder relative to ``<sweep>/synthetic`` ('' for no fit)."""
+    if not synthetic_dir_path:
+        return ""
+    try:
+        return Path(synthetic_dir_path).relative_to(Path(sweep_dir) / "synthetic").as_posix()
+    except ValueError:
+        return Path(synthetic_dir_path).as_posix()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -140,9 +150,33 @@ def collect(
     return results_frame(rows), evaluations_frame(evals)
 
 
+def collect_fits(sweep_dir: Path) -> pd.DataFrame:
+    """One row per generator fit (fit.json), fidelity metrics flattened to ``fidelity_*``."""
+    rows = []
+    for p in sorted((sweep_dir / "synthetic").glob("**/fit.json")):
+        meta = read_json(p)
+        if meta is None:
+            continue
+        row = {k: meta.get(k) for k in FIT_COLUMNS if k in meta}
+        row["fit_id"] = fit_id(sweep_dir, p.parent)
+        row["options"] = json.dumps(meta.get("options", {}), sort_keys=True)
+        row["n_train_rows_seen"] = len(meta.get("train_rows", []))
+        edges = meta.get("graph_edges")
+        row["graph_edge_count"] = -1 if edges is None else len(edges)
+        for k, v in (meta.get("fidelity") or {}).items():
+            row[f"fidelity_{k}"] = v
+        rows.append(row)
+    base = _typed_frame(rows, FIT_COLUMNS)
+    extra = sorted({k for r in rows for k in r if k.startswith("fidelity_")})
+    for k in extra:
+        base[k] = pd.Series([r.get(k) for r in rows], dtype="float64")
+    return base
+
+
 def write_results(sweep_dir: Path, trial_ids: list[str] | None = None) -> pd.DataFrame:
-    """(Re)write results.parquet and evaluations.parquet from the trial folders."""
+    """(Re)write results.parquet, evaluations.parquet and fits.parquet from the sweep folders."""
     res, ev = collect(sweep_dir, trial_ids)
     atomic_write_parquet(sweep_dir / "results.parquet", res)
     atomic_write_parquet(sweep_dir / "evaluations.parquet", ev)
+    atomic_write_parquet(sweep_dir / "fits.parquet", collect_fits(sweep_dir))
     return res

@@ -22,6 +22,7 @@ from engine.fold_data import load_fold
 from engine.generator_fits import load_synthetic, one_line
 from engine.plan import TrialJob
 from engine.results_schema import METRICS, normalized_improvement
+from engine.store import fit_id
 
 
 def run_trial(job: TrialJob, logger: FinetuneLogger | None = None) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def _base_row(job: TrialJob) -> dict[str, Any]:
     return {
         "trial_id": job.trial_id, "sweep": job.sweep, "dataset": job.fold.dataset["name"],
         "fold": job.fold.fold, "method": job.method, "generator": job.generator,
+        "fit_id": fit_id(job.sweep_dir, job.synthetic_dir),
         "synthetic_scale": job.synthetic_scale, "mix_ratio": job.mix_ratio,
         "seed": job.fold.seed, "model": job.model["name"], "n_train": job.fold.n_train,
         "n_synthetic": job.n_synthetic if job.generator else 0,

@@ -55,6 +55,13 @@ def test_generator_fits_are_shared_and_see_training_rows_only(mini_sweep):
     assert len(fits) == 2  # one scm fit per dataset-fold, shared by causalmixft and scm
     from engine.fold_data import load_fold
 
+    fit_table = pd.read_parquet(sweep_dir / "fits.parquet")
+    assert len(fit_table) == 2 and (fit_table["status"] == "ok").all()
+    assert fit_table["fidelity_two_sample_auc"].between(0, 1).all()
+    res = pd.read_parquet(sweep_dir / "results.parquet")
+    joined = res[res["generator"] != ""].merge(fit_table, on="fit_id", suffixes=("", "_fit"))
+    assert len(joined) == 4 and (joined["dataset"] == joined["dataset_fit"]).all()
+    assert (res.loc[res["method"] == "finetune", "fit_id"] == "").all()
     plan = make_plan(spec)
     for job in plan.fits:
         meta = json.loads((Path(job.out_dir) / "fit.json").read_text())

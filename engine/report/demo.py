@@ -30,6 +30,7 @@ def _grid(n_datasets: int, n_folds: int) -> list[dict]:
             for method, generator, scale, mix in configs:
                 trials.append(
                     dict(dataset=f"ds{d}", fold=fold, method=method, generator=generator,
+                         fit_id=f"{generator}-demo/ds{d}/fold{fold}" if generator else "",
                          synthetic_scale=scale, mix_ratio=mix, seed=0)
                 )
     return trials
