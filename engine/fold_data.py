@@ -34,8 +34,8 @@ class FoldData:
         return self.dataset.X.iloc[idx], self.dataset.y.iloc[idx]
 
     def codes(self, labels: pd.Series | np.ndarray) -> np.ndarray:
-        lookup = {v: i for i, v in enumerate(self.classes.tolist())}
-        return np.array([lookup[v] for v in np.asarray(labels).tolist()], dtype=np.int64)
+        """Integer codes over the dataset's classes (see ``Dataset.codes_of``)."""
+        return self.dataset.codes_of(labels)
 
 
 @lru_cache(maxsize=8)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -35,12 +34,11 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     if spec.source != "<memory>" and Path(spec.source).is_file():
         shutil.copyfile(spec.source, sweep_dir / "spec.yaml")
     plan = make_plan(spec)
-    preflight(spec)
-    done = [t for t in plan.trials if _trial_ok(t)]
     todo = [t for t in plan.trials if not _trial_ok(t)]
-    log(f"sweep '{spec.name}': {len(plan.trials)} trials planned, {len(done)} already done, "
-        f"{len(todo)} to run; storage {sweep_dir}")
+    log(f"sweep '{spec.name}': {len(plan.trials)} trials planned, "
+        f"{len(plan.trials) - len(todo)} already done, {len(todo)} to run; storage {sweep_dir}")
     if todo:
+        preflight(spec)
         _connect(address, num_cpus, worker_logs)
         _check_resources(spec)
         needed = {t.synthetic_dir for t in todo if t.generator}
@@ -85,7 +83,6 @@ def _connect(address: str | None, num_cpus: int | None, worker_logs: bool = Fals
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
     if address:
         ray.init(address=address, logging_level="WARNING", log_to_driver=worker_logs)
     else:
@@ -153,9 +150,9 @@ def _trial_ok(job: TrialJob) -> bool:
 
 
 def _write_failed_trial(job: TrialJob, error: str) -> None:
-    from engine.trial import _base_row
+    from engine.trial import base_row
 
-    row = _base_row(job)
+    row = base_row(job)
     row.update(status="error", error=error, seconds=0.0)
     atomic_write_json(trial_result_path(job), {"result": row, "evaluations": []})
 
@@ -276,6 +273,3 @@ def plan_summary(spec: SweepSpec) -> dict[str, Any]:
             "per_method": per_method, "storage": str(spec.sweep_dir),
             "resources": asdict(spec.resources)}
 
-
-def eprint(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ class Dataset:
         if self.n_classes < 2:
             raise DataError(f"{self.name}: the target has {self.n_classes} class(es); need >= 2")
 
-    @property
+    @cached_property
     def classes(self) -> np.ndarray:
         """Sorted class labels (label codes are positions in this array)."""
         vals = pd.unique(self.y)
@@ -52,8 +53,17 @@ class Dataset:
 
     def label_codes(self) -> np.ndarray:
         """Integer codes 0..K-1 of the labels (sorted order)."""
+        return self.codes_of(self.y)
+
+    def codes_of(self, labels: pd.Series | np.ndarray) -> np.ndarray:
+        """Integer codes of any labels (e.g. synthetic ones); unknown labels are refused."""
         lookup = {v: i for i, v in enumerate(self.classes.tolist())}
-        return np.array([lookup[v] for v in self.y.tolist()], dtype=np.int64)
+        values = np.asarray(labels).tolist()
+        unknown = {v for v in values if v not in lookup}
+        if unknown:
+            shown = sorted(map(str, unknown))[:3]
+            raise DataError(f"{self.name}: labels {shown} are not classes of the dataset")
+        return np.array([lookup[v] for v in values], dtype=np.int64)
 
 
 DatasetLoader = Callable[[], Dataset]

@@ -49,26 +49,35 @@ def _conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return frame
 
 
+def _load_frames(sweep_dirs: list[Path], filename: str, columns: dict[str, str],
+                 keys: list[str]) -> list[pd.DataFrame]:
+    """One conformed frame per sweep that has rows in ``filename``; ``source`` names the sweep,
+    and within a sweep the last row of each ``keys`` wins."""
+    frames = []
+    for sweep_dir in sweep_dirs:
+        frame = _read_parquet(Path(sweep_dir) / filename)
+        if frame is None or frame.empty:
+            continue
+        frame = _conform(frame, columns)
+        frame["source"] = str(sweep_dir)
+        frames.append(frame.drop_duplicates(subset=keys, keep="last"))
+    return frames
+
+
 def load_results(sweep_dirs: list[Path]) -> pd.DataFrame:
     """All trials of the given sweeps, merged (``source`` names the sweep directory).
 
     Within one sweep the last row of a repeated trial wins; across sweeps all rows are kept
     and repeats of a configuration on the same dataset-fold are averaged downstream.
     """
-    frames = []
-    for sweep_dir in sweep_dirs:
-        frame = _read_parquet(Path(sweep_dir) / RESULTS_FILE)
-        if frame is None or frame.empty:
-            continue
-        frame = _conform(frame, RESULT_COLUMNS)
-        if (frame["sweep"] == "").all():
-            frame["sweep"] = Path(sweep_dir).name
-        frame["source"] = str(sweep_dir)
-        frames.append(frame.drop_duplicates(subset=["trial_id"], keep="last"))
+    frames = _load_frames(sweep_dirs, RESULTS_FILE, RESULT_COLUMNS, ["trial_id"])
     if not frames:
         raise FileNotFoundError(
             f"no readable {RESULTS_FILE} with rows in: {', '.join(map(str, sweep_dirs))}"
         )
+    for frame in frames:
+        if (frame["sweep"] == "").all():
+            frame["sweep"] = Path(frame["source"].iloc[0]).name
     results = pd.concat(frames, ignore_index=True)
     results["status"] = results["status"].where(results["status"] != "", "ok")
     return results.reset_index(drop=True)
@@ -76,14 +85,7 @@ def load_results(sweep_dirs: list[Path]) -> pd.DataFrame:
 
 def load_evaluations(sweep_dirs: list[Path]) -> pd.DataFrame | None:
     """All evaluation steps of the given sweeps, or ``None`` when no sweep has them."""
-    frames = []
-    for sweep_dir in sweep_dirs:
-        frame = _read_parquet(Path(sweep_dir) / EVALUATIONS_FILE)
-        if frame is None or frame.empty:
-            continue
-        frame = _conform(frame, EVALUATION_COLUMNS)
-        frame["source"] = str(sweep_dir)
-        frames.append(frame.drop_duplicates(subset=["trial_id", "step"], keep="last"))
+    frames = _load_frames(sweep_dirs, EVALUATIONS_FILE, EVALUATION_COLUMNS, ["trial_id", "step"])
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True)
