@@ -39,12 +39,16 @@ class FoldData:
 
 
 @lru_cache(maxsize=8)
-def _cached_dataset(name: str, path: str | None, target: str | None) -> Dataset:
-    return load_dataset(name, path=path, target=target)
+def _cached_dataset(name: str, path: str | None, target: str | None,
+                    data_dir: str | None) -> Dataset:
+    return load_dataset(name, path=path, target=target, data_dir=data_dir)
 
 
 def load_fold(ref: FoldRef) -> FoldData:
-    ds = _cached_dataset(ref.dataset["name"], ref.dataset.get("path"), ref.dataset.get("target"))
+    ds = _cached_dataset(ref.dataset["name"], ref.dataset.get("path"), ref.dataset.get("target"),
+                         ref.data_dir)
+    if ref.split != "kfold":
+        raise NotImplementedError(f"split protocol {ref.split!r}")  # filled in with issue 9
     split = make_fold(ds.label_codes(), ref.fold, ref.outer_folds, ref.seed, ref.n_train,
                       ref.val_fraction, ref.max_test_rows, dataset=ds.name)
     return FoldData(dataset=ds, split=split)

@@ -71,7 +71,7 @@ def preflight(spec: SweepSpec) -> None:
     options = {k: v for k, v in spec.model.items() if k != "name"}
     load_model(spec.model["name"], device="cpu", **options)
     for ds in spec.datasets:
-        load_dataset(ds.name, path=ds.path, target=ds.target)
+        load_dataset(ds.name, path=ds.path, target=ds.target, data_dir=spec.data_dir)
 
 
 # ---------------------------------------------------------------------------- Ray setup

@@ -22,6 +22,8 @@ class FoldRef:
     val_fraction: float
     max_test_rows: int
     seed: int
+    split: str = "kfold"
+    data_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
     for ds in spec.datasets:
         for fold in spec.folds:
             fref = FoldRef(ds.as_dict(), fold, spec.outer_folds, spec.n_train, spec.val_fraction,
-                           spec.max_test_rows, spec.seed)
+                           spec.max_test_rows, spec.seed, spec.split, spec.data_dir)
             for mref in spec.methods:
                 method = METHODS[mref.name]
                 points = method.grid(spec.synthetic_scales, spec.mix_ratios)

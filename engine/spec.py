@@ -19,7 +19,9 @@ from engine.methods import METHODS
 TOP_LEVEL_FIELDS = {
     "name", "seed", "storage", "datasets", "folds", "outer_folds", "n_train", "val_fraction",
     "max_test_rows", "methods", "grid", "model", "finetune", "resources", "preprocessing",
+    "split", "data_dir",
 }
+SPLIT_PROTOCOLS = ("kfold", "tabarena")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class SweepSpec:
     finetune: FinetuneSpec
     resources: ResourceSpec
     preprocessing: PreprocessingSpec
+    split: str = "kfold"  # fold protocol: 'kfold' (seeded stratified) or 'tabarena' (OpenML task)
+    data_dir: str | None = None  # mirror directory of <name>.parquet/.csv (no network)
     source: str = "<memory>"
 
     @property
@@ -127,6 +131,10 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
         storage = str((Path.cwd() / storage).resolve())
 
     datasets = _datasets(v, raw, base)
+    split = v.string(raw, "split", default="kfold")
+    if split not in SPLIT_PROTOCOLS:
+        raise SpecError(source, "split", f"expected one of {list(SPLIT_PROTOCOLS)}, got {split!r}")
+    data_dir = _data_dir(v, raw, base)
     outer_folds = v.integer(raw, "outer_folds", default=5, minimum=2)
     folds = _folds(v, raw, outer_folds)
     n_train = v.integer(raw, "n_train", default=256, minimum=8)
@@ -143,8 +151,19 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
         outer_folds=outer_folds, n_train=n_train, val_fraction=val_fraction,
         max_test_rows=max_test_rows, methods=methods, synthetic_scales=scales,
         mix_ratios=mixes, model=model, finetune=finetune, resources=resources,
-        preprocessing=prep, source=source,
+        preprocessing=prep, split=split, data_dir=data_dir, source=source,
     )
+
+
+def _data_dir(v: _Validator, raw: dict, base: Path) -> str | None:
+    """The mirror directory (relative to the sweep file), which must exist."""
+    if raw.get("data_dir") is None:
+        return None
+    path = Path(v.string(raw, "data_dir")).expanduser()
+    full = path if path.is_absolute() else (base / path).resolve()
+    if not full.is_dir():
+        raise SpecError(v.source, "data_dir", f"no such directory: {full}")
+    return str(full)
 
 
 # ---------------------------------------------------------------------------- sections

@@ -18,8 +18,12 @@ def dataset_names() -> list[str]:
     return DATASETS.names()
 
 
-def load_dataset(name: str, path: str | None = None, target: str | None = None) -> Dataset:
-    """Load a registry dataset, ``openml/<id>``, or a local file when ``path`` is given."""
+def load_dataset(name: str, path: str | None = None, target: str | None = None,
+                 data_dir: str | None = None) -> Dataset:
+    """Load a registry dataset, ``openml/<id>``, or a local file when ``path`` is given.
+
+    ``data_dir`` (or ``$CAUSALMIX_DATA``) names a mirror directory read instead of the network.
+    """
     _load_all()
     if path is not None:
         from engine.data.local_files import load_local
