@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 from engine.errors import CausalMixError
 
@@ -54,14 +57,35 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    warnings.showwarning = _one_line_warning
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except CausalMixError as exc:
         print(f"causalmix: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("causalmix: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `causalmix validate ... | head`): stop quietly. Python
+        # would report the failed flush of stdout at exit, so point stdout at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen input: still one line
+        if os.environ.get("CAUSALMIX_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"causalmix: internal error: {type(exc).__name__}: {first[:300]} (set "
+              "CAUSALMIX_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: Any = None, line: str | None = None) -> None:
+    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+    print(f"causalmix: warning: {text}", file=sys.stderr)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -75,21 +99,24 @@ def _dispatch(args: argparse.Namespace) -> int:
                   worker_logs=args.worker_logs)
         return 0
     if args.command == "validate":
-        from engine.orchestrate import plan_summary
+        from engine.orchestrate import check_fold_sizes, plan_summary
+        from engine.plan import make_plan
         from engine.spec import load_spec
 
         spec = load_spec(args.spec)
+        check_fold_sizes(make_plan(spec), offline_only=True)
         print(f"{args.spec}: ok")
         print(json.dumps(plan_summary(spec), indent=1))
         return 0
     if args.command == "report":
         from engine.report import build_report
+        from engine.report.load import usable_sweep_dirs
+        from engine.store import ensure_writable_dir
 
-        dirs = [Path(d) for d in args.sweep_dirs]
-        for d in dirs:
-            if not (d / "results.parquet").is_file():
-                raise CausalMixError(f"{d}: no results.parquet (is this a sweep folder?)")
-        out = build_report(dirs, Path(args.out) if args.out else None)
+        dirs = usable_sweep_dirs([Path(d) for d in args.sweep_dirs])
+        out_dir = Path(args.out) if args.out else dirs[0] / "report"
+        ensure_writable_dir(out_dir, "report output")
+        out = build_report(dirs, out_dir)
         print(f"report written to {out}")
         return 0
     if args.command == "pretrain":

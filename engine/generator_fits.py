@@ -19,11 +19,30 @@ from engine.store import atomic_write_json, atomic_write_parquet, read_json
 TARGET_COLUMN = "__target__"
 
 
-def fit_done(job: FitJob) -> bool:
-    """True when the synthetic table exists with at least the rows this job needs."""
+def fit_state(job: FitJob) -> str:
+    """'reuse' when this exact fit (same key) is stored, else why it must run."""
     meta = read_json(Path(job.out_dir) / "fit.json")
-    return bool(meta and meta.get("status") == "ok" and meta.get("n_samples", 0) >= job.n_samples
-                and (Path(job.out_dir) / "synthetic.parquet").is_file())
+    if meta is None:
+        return "new"
+    if meta.get("key") != job.key:
+        return "stored under another key"
+    if meta.get("status") != "ok":
+        return "failed before"
+    if not (Path(job.out_dir) / "synthetic.parquet").is_file():
+        return "synthetic table missing"
+    return "reuse"
+
+
+def check_fit_rows(job: FitJob) -> None:
+    """Refuse a stored fit whose recorded training rows are not the current split's."""
+    meta = read_json(Path(job.out_dir) / "fit.json") or {}
+    seen = sorted(int(i) for i in meta.get("train_rows", []))
+    expected = load_fold(job.fold).split.train.tolist()
+    if seen != sorted(expected):
+        raise CausalMixError(
+            f"stored fit {job.out_dir} was made from other training rows than the current "
+            f"split of {job.fold.dataset['name']} fold {job.fold.fold}; delete that folder "
+            "(or use a new storage) to refit")
 
 
 def run_fit(job: FitJob, threads: int = 1) -> dict[str, Any]:
@@ -39,7 +58,7 @@ def run_fit(job: FitJob, threads: int = 1) -> dict[str, Any]:
     t0 = time.perf_counter()
     summary: dict[str, Any] = {"generator": job.generator, "options": job.options,
                                "dataset": job.fold.dataset["name"], "fold": job.fold.fold,
-                               "n_samples": job.n_samples}
+                               "n_samples": job.n_samples, "key": job.key, "inputs": job.inputs}
     try:
         from engine.generators import make_generator
 

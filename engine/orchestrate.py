@@ -9,17 +9,18 @@ on disk (``engine.store``): rerunning the same sweep skips finished fits and tri
 from __future__ import annotations
 
 import os
-import shutil
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from engine.cache_keys import changed_fields
 from engine.errors import CausalMixError
-from engine.generator_fits import fit_done, run_fit
-from engine.plan import FitJob, SweepPlan, TrialJob, make_plan, trial_result_path
+from engine.generator_fits import check_fit_rows, fit_state, run_fit
+from engine.plan import FitJob, SweepPlan, TrialJob, make_plan
 from engine.spec import SweepSpec
-from engine.store import atomic_write_json, read_json, write_results
+from engine.store import SweepStore
 
 
 def log(msg: str) -> None:
@@ -29,49 +30,108 @@ def log(msg: str) -> None:
 def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None = None,
               report: bool = True, tune_verbose: int = 0, worker_logs: bool = False) -> Path:
     """Run (or resume) a sweep; returns the sweep directory holding results.parquet."""
-    sweep_dir = spec.sweep_dir
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    store = SweepStore(spec.sweep_dir)
+    store.prepare()
     if spec.source != "<memory>" and Path(spec.source).is_file():
-        shutil.copyfile(spec.source, sweep_dir / "spec.yaml")
+        store.save_spec(spec.source)
     plan = make_plan(spec)
-    todo = [t for t in plan.trials if not _trial_ok(t)]
+    todo, reasons = trials_to_run(store, plan.trials)
     log(f"sweep '{spec.name}': {len(plan.trials)} trials planned, "
-        f"{len(plan.trials) - len(todo)} already done, {len(todo)} to run; storage {sweep_dir}")
+        f"{len(plan.trials) - len(todo)} reused, {len(todo)} to run{_why(reasons)}; "
+        f"storage {store.root}")
     if todo:
-        preflight(spec)
+        preflight(spec, plan)
         _connect(address, num_cpus, worker_logs)
         _check_resources(spec)
         needed = {t.synthetic_dir for t in todo if t.generator}
-        fits = [f for f in plan.fits if f.out_dir in needed]
-        failed = _run_fits(fits, spec)
+        failed = _run_fits([f for f in plan.fits if f.out_dir in needed], spec)
         runnable = []
         for t in todo:
             if t.generator and t.synthetic_dir in failed:
-                _write_failed_trial(t, f"generator fit failed: {failed[t.synthetic_dir]}")
+                _write_failed_trial(store, t, f"generator fit failed: {failed[t.synthetic_dir]}")
             else:
                 runnable.append(t)
         _run_trials(runnable, spec, plan, tune_verbose)
-    results = write_results(sweep_dir, [t.trial_id for t in plan.trials])
+    results = store.write_results([t.trial_id for t in plan.trials])
     n_ok = int((results["status"] == "ok").sum())
     log(f"results: {len(results)} rows ({n_ok} ok, {len(results) - n_ok} error) -> "
-        f"{sweep_dir / 'results.parquet'}")
+        f"{store.results_path}")
     if report:
         from engine.report import build_report
 
-        out = build_report([sweep_dir])
+        out = build_report([store.root])
         log(f"report -> {out}")
-    return sweep_dir
+    return store.root
 
 
-def preflight(spec: SweepSpec) -> None:
-    """Fail fast, in one line, on problems every trial would hit: the model and the datasets."""
-    from engine.data import load_dataset
+def trials_to_run(store: SweepStore, trials: list[TrialJob],
+                  ) -> tuple[list[TrialJob], Counter[str]]:
+    """Trials without a finished record under their current key, and why each must run."""
+    todo: list[TrialJob] = []
+    reasons: Counter[str] = Counter()
+    for t in trials:
+        rec = store.read_trial(t.trial_id)
+        if rec and rec.get("key") == t.key and rec.get("result", {}).get("status") == "ok":
+            continue
+        todo.append(t)
+        if rec is None:
+            reasons["new"] += 1
+        elif rec.get("key") != t.key:
+            fields = changed_fields(rec.get("inputs"), t.inputs)
+            reasons[f"changed {', '.join(fields[:3])}"] += 1
+        else:
+            reasons["failed before"] += 1
+    return todo, reasons
+
+
+def _why(reasons: Counter[str]) -> str:
+    if not reasons:
+        return ""
+    return " (" + "; ".join(f"{n} {why}" for why, n in reasons.most_common()) + ")"
+
+
+def preflight(spec: SweepSpec, plan: SweepPlan | None = None) -> None:
+    """Fail fast, in one line, on problems every trial would hit: the model, the datasets,
+    and folds that cannot give ``n_train`` rows."""
     from engine.models import load_model
 
     options = {k: v for k, v in spec.model.items() if k != "name"}
     load_model(spec.model["name"], device="cpu", **options)
-    for ds in spec.datasets:
-        load_dataset(ds.name, path=ds.path, target=ds.target, data_dir=spec.data_dir)
+    check_fold_sizes(plan or make_plan(spec))
+
+
+def check_fold_sizes(plan: SweepPlan, offline_only: bool = False) -> None:
+    """Refuse an ``n_train`` larger than the rows a dataset-fold can give (no silent shortfall).
+
+    With ``offline_only`` (``causalmix validate``) only datasets readable without the network
+    are checked. Folds that fail for other data reasons are left to their trials, which record
+    the error."""
+    from engine.cache_keys import mirror_file
+    from engine.data import load_dataset
+    from engine.errors import DataError
+    from engine.fold_data import load_fold
+
+    seen: set[tuple[str, int]] = set()
+    for t in plan.trials:
+        ref = t.fold
+        name = ref.dataset["name"]
+        local = (ref.dataset.get("path") or name.startswith("sklearn/")
+                 or mirror_file(name, ref.data_dir) is not None)
+        if (name, ref.fold) in seen or (offline_only and not local):
+            continue
+        if not any(n == name for n, _ in seen):  # the whole table must load (one line if not)
+            load_dataset(name, path=ref.dataset.get("path"), target=ref.dataset.get("target"),
+                         data_dir=ref.data_dir)
+        seen.add((name, ref.fold))
+        try:
+            split = load_fold(ref).split
+        except DataError:
+            continue
+        got = len(split.train) + len(split.val)
+        if got < ref.n_train:
+            raise CausalMixError(
+                f"{ref.dataset['name']} fold {ref.fold}: n_train={ref.n_train} but only {got} "
+                "rows remain outside the test fold; lower n_train")
 
 
 # ---------------------------------------------------------------------------- Ray setup
@@ -111,13 +171,16 @@ def _run_fits(fits: list[FitJob], spec: SweepSpec) -> dict[str, str]:
     """Fit every pending generator as a Ray task; returns {out_dir: error} of failed fits."""
     import ray
 
-    pending = [f for f in fits if not fit_done(f)]
+    states = {f.out_dir: fit_state(f) for f in fits}
+    reused = [f for f in fits if states[f.out_dir] == "reuse"]
+    for f in reused:
+        check_fit_rows(f)
+    pending = [f for f in fits if states[f.out_dir] != "reuse"]
     failed: dict[str, str] = {}
+    reasons = Counter(states[f.out_dir] for f in pending)
+    log(f"generator fits: {len(reused)} reused, {len(pending)} to run{_why(reasons)}")
     if not pending:
-        if fits:
-            log(f"generator fits: all {len(fits)} cached")
         return failed
-    log(f"generator fits: {len(pending)} to run ({len(fits) - len(pending)} cached)")
     cpus = spec.resources.generator_cpus
     remote = ray.remote(_fit_task).options(num_cpus=cpus, max_retries=1)
     refs = {remote.remote(f, max(1, int(cpus))): f for f in pending}
@@ -144,17 +207,12 @@ def _fit_task(job: FitJob, threads: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- phase 2: trials
-def _trial_ok(job: TrialJob) -> bool:
-    rec = read_json(trial_result_path(job))
-    return bool(rec and rec.get("result", {}).get("status") == "ok")
-
-
-def _write_failed_trial(job: TrialJob, error: str) -> None:
-    from engine.trial import base_row
+def _write_failed_trial(store: SweepStore, job: TrialJob, error: str) -> None:
+    from engine.trial import base_row, trial_record
 
     row = base_row(job)
     row.update(status="error", error=error, seconds=0.0)
-    atomic_write_json(trial_result_path(job), {"result": row, "evaluations": []})
+    store.write_trial(job.trial_id, trial_record(job, row, []))
 
 
 def _run_trials(jobs: list[TrialJob], spec: SweepSpec, plan: SweepPlan, verbose: int) -> None:
@@ -162,12 +220,12 @@ def _run_trials(jobs: list[TrialJob], spec: SweepSpec, plan: SweepPlan, verbose:
 
     if not jobs:
         return
-    by_id = {j.trial_id: j.to_dict() for j in jobs}
+    by_id = {j.trial_id: j for j in jobs}
     trainable = tune.with_resources(
         tune.with_parameters(tune_trainable, jobs=by_id),
         {"cpu": spec.resources.trial_cpus, "gpu": spec.resources.trial_gpus},
     )
-    tune_dir = spec.sweep_dir / "tune"
+    tune_dir = SweepStore(spec.sweep_dir).tune_dir
     tune_dir.mkdir(parents=True, exist_ok=True)
     progress = _Progress(spec.sweep_dir, [t.trial_id for t in plan.trials], len(jobs))
     tuner = tune.Tuner(
@@ -192,15 +250,15 @@ def _trial_name(trial: Any) -> str:
     return str(trial.config["trial_id"]).replace("/", "_")[:120]
 
 
-def tune_trainable(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
+def tune_trainable(config: dict[str, Any], jobs: dict[str, TrialJob]) -> None:
     """Tune function trainable: run one trial, store its result, report every evaluation."""
     from ray import tune
 
     from engine.trial import run_trial
 
-    job = TrialJob.from_dict(jobs[config["trial_id"]])
+    job = jobs[config["trial_id"]]
     rec = run_trial(job, logger=TuneReportLogger())
-    atomic_write_json(trial_result_path(job), rec)
+    SweepStore(job.sweep_dir).write_trial(job.trial_id, rec)
     row = rec["result"]
     final = {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     final.update(final=True, ok=row["status"] == "ok", step=row.get("steps_run", 0))
@@ -248,7 +306,7 @@ class _Progress(_TuneCallback):  # type: ignore[misc,valid-type]
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.count += 1
         tid = trial.config["trial_id"]
-        rec = read_json(self.sweep_dir / "trials" / tid / "result.json") or {}
+        rec = SweepStore(self.sweep_dir).read_trial(tid) or {}
         log(f"  [{self.count}/{self.total}] {tid}: {_progress_line(rec.get('result', {}))}")
         self.flush()
 
@@ -259,7 +317,7 @@ class _Progress(_TuneCallback):  # type: ignore[misc,valid-type]
 
     def flush(self, force: bool = False) -> None:
         if force or time.monotonic() - self.last_write > 15:
-            write_results(self.sweep_dir, self.all_ids)
+            SweepStore(self.sweep_dir).write_results(self.all_ids)
             self.last_write = time.monotonic()
 
 
@@ -270,6 +328,8 @@ def plan_summary(spec: SweepSpec) -> dict[str, Any]:
     for t in plan.trials:
         per_method[t.method] = per_method.get(t.method, 0) + 1
     return {"trials": len(plan.trials), "generator_fits": len(plan.fits),
+            "largest_synthetic_table": plan.largest_fit,
+            "max_synthetic_rows": spec.max_synthetic_rows,
             "per_method": per_method, "storage": str(spec.sweep_dir),
             "resources": asdict(spec.resources)}
 

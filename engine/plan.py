@@ -1,14 +1,16 @@
-"""Sweep plan: the generator fits and trials a spec asks for, with their storage paths."""
+"""Sweep plan: the generator fits and trials a spec asks for, typed, keyed and placed on disk."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+import json
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from engine.cache_keys import digest, fit_inputs, fold_inputs, trial_inputs
+from engine.finetune import FinetuneConfig
 from engine.methods import METHODS
-from engine.spec import SweepSpec
-from engine.store import synthetic_dir, trial_id
+from engine.spec import PreprocessingSpec, SweepSpec
+from engine.store import SweepStore, trial_id
 
 
 @dataclass(frozen=True)
@@ -28,17 +30,17 @@ class FoldRef:
 
 @dataclass(frozen=True)
 class FitJob:
-    """One generator fit on one dataset-fold; its synthetic table serves all trials needing it."""
+    """One generator fit on one dataset-fold; its synthetic table serves all trials needing it.
+
+    ``key`` digests everything the table depends on (see ``engine.cache_keys``)."""
 
     generator: str
     options: dict[str, Any]
     fold: FoldRef
     n_samples: int
     out_dir: str
-
-    @property
-    def key(self) -> str:
-        return self.out_dir
+    key: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,20 +58,13 @@ class TrialJob:
     n_synthetic: int
     fold: FoldRef
     model: dict[str, Any]
-    finetune: dict[str, Any]
-    preprocessing: dict[str, Any]
+    finetune: FinetuneConfig
+    preprocessing: PreprocessingSpec
     trial_cpus: float = 1.0
     trial_gpus: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> TrialJob:
-        d = dict(d)
-        d["fold"] = FoldRef(**d["fold"])
-        return TrialJob(**d)
+    fit_key: str = ""
+    key: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,44 +72,81 @@ class SweepPlan:
     fits: list[FitJob]
     trials: list[TrialJob]
 
+    @property
+    def largest_fit(self) -> int:
+        """Rows of the largest synthetic table the plan draws (0 without generators)."""
+        return max((f.n_samples for f in self.fits), default=0)
+
 
 def make_plan(spec: SweepSpec) -> SweepPlan:
-    """Expand a spec into generator fits and trials (datasets x folds x methods x grid)."""
-    sweep_dir = spec.sweep_dir
-    fits: dict[str, FitJob] = {}
-    trials: list[TrialJob] = []
+    """Expand a spec into keyed generator fits and trials (datasets x folds x methods x grid)."""
+    store = SweepStore(spec.sweep_dir)
+    fits: dict[tuple, FitJob] = {}
+    pending: list[tuple[TrialJob, tuple]] = []
     for ds in spec.datasets:
         for fold in spec.folds:
             fref = FoldRef(ds.as_dict(), fold, spec.outer_folds, spec.n_train, spec.val_fraction,
                            spec.max_test_rows, spec.seed, spec.split, spec.data_dir)
-            for mref in spec.methods:
-                method = METHODS[mref.name]
-                points = method.grid(spec.synthetic_scales, spec.mix_ratios)
-                syn_dir = ""
-                if method.generator is not None:
-                    syn_dir = str(synthetic_dir(sweep_dir, method.generator, mref.options,
-                                                ds.name, fold))
-                    need = max(_n_synthetic(spec, s) for s, _ in points)
-                    prev = fits.get(syn_dir)
-                    if prev is None or prev.n_samples < need:
-                        fits[syn_dir] = FitJob(method.generator, dict(mref.options), fref, need,
-                                               syn_dir)
-                for scale, mix in points:
-                    trials.append(TrialJob(
-                        trial_id=trial_id(mref.name, ds.name, fold, scale, mix, spec.seed),
-                        sweep=spec.name, sweep_dir=str(sweep_dir), method=mref.name,
-                        generator=method.generator or "", synthetic_dir=syn_dir,
-                        synthetic_scale=scale, mix_ratio=mix,
-                        n_synthetic=_n_synthetic(spec, scale), fold=fref, model=dict(spec.model),
-                        finetune=asdict(spec.finetune), preprocessing=asdict(spec.preprocessing),
-                        trial_cpus=spec.resources.trial_cpus, trial_gpus=spec.resources.trial_gpus,
-                    ))
-    return SweepPlan(fits=list(fits.values()), trials=trials)
+            pending.extend(_fold_trials(spec, fref, fits))
+    keyed = {slot: _keyed_fit(store, job) for slot, job in fits.items()}
+    fold_cache: dict[tuple, dict[str, Any]] = {}
+    trials = []
+    for trial, slot in pending:
+        ref = trial.fold
+        fkey = (ref.dataset["name"], ref.fold)
+        if fkey not in fold_cache:
+            fold_cache[fkey] = fold_inputs(ref)
+        trials.append(_keyed_trial(trial, keyed.get(slot), fold_cache[fkey]))
+    return SweepPlan(fits=list(keyed.values()), trials=trials)
 
 
-def _n_synthetic(spec: SweepSpec, scale: float) -> int:
+def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob],
+                 ) -> list[tuple[TrialJob, tuple]]:
+    """The trials of one dataset-fold with the slot of the fit each reads (``()``: none);
+    registers the (not yet keyed) fits in ``fits``, sized for the largest scale."""
+    out = []
+    for mref in spec.methods:
+        method = METHODS[mref.name]
+        points = method.grid(spec.synthetic_scales, spec.mix_ratios)
+        slot: tuple = ()
+        if method.generator is not None:
+            slot = (method.generator, _canonical(mref.options), fref.dataset["name"], fref.fold)
+            need = max(n_synthetic(spec, s) for s, _ in points)
+            prev = fits.get(slot)
+            if prev is None or prev.n_samples < need:
+                fits[slot] = FitJob(method.generator, dict(mref.options), fref, need, "")
+        for scale, mix in points:
+            out.append((TrialJob(
+                trial_id=trial_id(mref.name, fref.dataset["name"], fref.fold, scale, mix,
+                                  spec.seed),
+                sweep=spec.name, sweep_dir=str(spec.sweep_dir), method=mref.name,
+                generator=method.generator or "", synthetic_dir="",
+                synthetic_scale=scale, mix_ratio=mix, n_synthetic=n_synthetic(spec, scale),
+                fold=fref, model=dict(spec.model), finetune=spec.finetune,
+                preprocessing=spec.preprocessing, trial_cpus=spec.resources.trial_cpus,
+                trial_gpus=spec.resources.trial_gpus,
+            ), slot))
+    return out
+
+
+def _keyed_fit(store: SweepStore, job: FitJob) -> FitJob:
+    inputs = fit_inputs(job.generator, job.options, job.fold, job.n_samples)
+    key = digest(inputs)
+    out_dir = store.fit_dir(job.generator, job.fold.dataset["name"], job.fold.fold, key)
+    return replace(job, key=key, inputs=inputs, out_dir=str(out_dir))
+
+
+def _keyed_trial(trial: TrialJob, fit: FitJob | None, fold: dict[str, Any]) -> TrialJob:
+    fit_key = fit.key if fit else ""
+    inputs = trial_inputs(trial, fold, fit_key)
+    return replace(trial, synthetic_dir=fit.out_dir if fit else "", fit_key=fit_key,
+                   key=digest(inputs), inputs=inputs)
+
+
+def _canonical(options: dict[str, Any]) -> str:
+    return json.dumps(options, sort_keys=True, default=str)
+
+
+def n_synthetic(spec: SweepSpec, scale: float) -> int:
     return int(round(scale * spec.n_train))
 
-
-def trial_result_path(job: TrialJob) -> Path:
-    return Path(job.sweep_dir) / "trials" / job.trial_id / "result.json"

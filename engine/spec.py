@@ -6,6 +6,7 @@ Every error names the file, the field (dotted path) and what was expected.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,16 @@ import yaml
 from engine.errors import SpecError
 from engine.finetune import FinetuneConfig as FinetuneSpec
 from engine.methods import METHODS
+from engine.plugin_options import check_generator_options, check_model_options
 
 TOP_LEVEL_FIELDS = {
     "name", "seed", "storage", "datasets", "folds", "outer_folds", "n_train", "val_fraction",
     "max_test_rows", "methods", "grid", "model", "finetune", "resources", "preprocessing",
-    "split", "data_dir",
+    "split", "data_dir", "max_synthetic_rows",
 }
+MAX_SEED = 2**32 - 1
+MAX_COUNT = 2**31 - 1  # bound for every other integer field
+DEFAULT_MAX_SYNTHETIC_ROWS = 200_000
 SPLIT_PROTOCOLS = ("kfold", "tabarena")
 
 
@@ -83,6 +88,7 @@ class SweepSpec:
     preprocessing: PreprocessingSpec
     split: str = "kfold"  # fold protocol: 'kfold' (seeded stratified) or 'tabarena' (OpenML task)
     data_dir: str | None = None  # mirror directory of <name>.parquet/.csv (no network)
+    max_synthetic_rows: int = DEFAULT_MAX_SYNTHETIC_ROWS  # cap on one fit's synthetic table
     source: str = "<memory>"
 
     @property
@@ -125,10 +131,8 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
     name = v.string(raw, "name", required=True)
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise SpecError(source, "name", "use letters, digits, '-', '_' and '.' only")
-    seed = v.integer(raw, "seed", default=0, minimum=0)
-    storage = v.string(raw, "storage", default="results")
-    if not Path(storage).expanduser().is_absolute():
-        storage = str((Path.cwd() / storage).resolve())
+    seed = v.integer(raw, "seed", default=0, minimum=0, maximum=MAX_SEED)
+    storage = _storage(v, raw, name)
 
     datasets = _datasets(v, raw, base)
     split = v.string(raw, "split", default="kfold")
@@ -142,6 +146,8 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
     max_test_rows = v.integer(raw, "max_test_rows", default=2000, minimum=10)
     methods = _methods(v, raw)
     scales, mixes = _grid(v, raw)
+    cap = v.integer(raw, "max_synthetic_rows", default=DEFAULT_MAX_SYNTHETIC_ROWS, minimum=1)
+    _check_table_cap(v, scales, n_train, cap)
     model = _model(v, raw)
     finetune = _finetune(v, raw.get("finetune"))
     resources = _resources(v, raw.get("resources"))
@@ -151,14 +157,49 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
         outer_folds=outer_folds, n_train=n_train, val_fraction=val_fraction,
         max_test_rows=max_test_rows, methods=methods, synthetic_scales=scales,
         mix_ratios=mixes, model=model, finetune=finetune, resources=resources,
-        preprocessing=prep, split=split, data_dir=data_dir, source=source,
+        preprocessing=prep, split=split, data_dir=data_dir, max_synthetic_rows=cap,
+        source=source,
     )
 
 
+def _storage(v: _Validator, raw: dict, name: str) -> str:
+    """The storage folder (absolute); refused when the sweep folder could not be written."""
+    from engine.store import writable_dir_problem
+
+    storage = v.string(raw, "storage", default="results")
+    if "://" in storage:
+        raise SpecError(v.source, "storage", f"expected a local or shared-filesystem path, got "
+                        f"{storage!r}")
+    path = Path(storage).expanduser()
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    problem = writable_dir_problem(path / name)
+    if problem:
+        raise SpecError(v.source, "storage", f"cannot write the sweep folder {path / name}: "
+                        f"{problem}")
+    return str(path)
+
+
+def _check_table_cap(v: _Validator, scales: tuple[float, ...], n_train: int, cap: int) -> None:
+    """A typo in the grid must not exhaust memory: synthetic rows per fit are capped."""
+    for i, s in enumerate(scales):
+        rows = int(round(s * n_train))
+        if rows > cap:
+            raise SpecError(v.source, f"grid.synthetic_scale[{i}]", f"scale {s:g} x n_train "
+                            f"{n_train} = {rows:,} synthetic rows per fit, above "
+                            f"max_synthetic_rows={cap:,} (raise it if you mean it)")
+
+
 def _data_dir(v: _Validator, raw: dict, base: Path) -> str | None:
-    """The mirror directory (relative to the sweep file), which must exist."""
+    """The mirror directory (relative to the sweep file; else ``$CAUSALMIX_DATA``), which must
+    exist. Resolved here so that every worker reads the same files."""
     if raw.get("data_dir") is None:
-        return None
+        env = os.environ.get("CAUSALMIX_DATA")
+        if not env:
+            return None
+        if not Path(env).expanduser().is_dir():
+            raise SpecError(v.source, "data_dir", f"$CAUSALMIX_DATA is not a directory: {env}")
+        return str(Path(env).expanduser().resolve())
     path = Path(v.string(raw, "data_dir")).expanduser()
     full = path if path.is_absolute() else (base / path).resolve()
     if not full.is_dir():
@@ -272,6 +313,9 @@ def _methods(v: _Validator, raw: dict) -> tuple[MethodRef, ...]:
                             f"{', '.join(sorted(METHODS))})")
         if options and METHODS[mname].generator is None:
             raise SpecError(v.source, f"{where}.options", f"method '{mname}' takes no options")
+        if METHODS[mname].generator is not None:
+            _check_plugin(v, f"{where}.options", lambda g=METHODS[mname].generator, o=options:
+                          check_generator_options(g, o))
         out.append(MethodRef(name=str(mname), options=dict(options)))
     names = [m.name for m in out]
     dup = {n for n in names if names.count(n) > 1}
@@ -312,6 +356,8 @@ def _model(v: _Validator, raw: dict) -> dict[str, Any]:
     if model["name"] not in model_names():
         raise SpecError(v.source, "model.name", f"unknown model '{model['name']}' (known: "
                         f"{', '.join(model_names())})")
+    options = {k: val for k, val in model.items() if k != "name"}
+    _check_plugin(v, "model", lambda: check_model_options(model["name"], options))
     return model
 
 
@@ -358,6 +404,16 @@ def _preprocessing(v: _Validator, raw: Any) -> PreprocessingSpec:
     return PreprocessingSpec(max_features=mf)
 
 
+def _check_plugin(v: _Validator, where: str, check: Any) -> None:
+    """Run a plug-in option check; its one-line error becomes a SpecError at ``where``."""
+    from engine.errors import CausalMixError
+
+    try:
+        check()
+    except CausalMixError as exc:
+        raise SpecError(v.source, where, str(exc)) from None
+
+
 def _section(v: _Validator, raw: Any, name: str, cls: type) -> dict:
     if raw is None:
         return {}
@@ -392,13 +448,16 @@ class _Validator:
         return val.strip()
 
     def integer(self, d: dict, key: str, default: int = 0, minimum: int | None = None,
-                where: str = "") -> int:
+                where: str = "", maximum: int = MAX_COUNT) -> int:
         val = d.get(key, default)
         if isinstance(val, bool) or not isinstance(val, int):
             raise SpecError(self.source, self._key(where, key), f"expected an integer, got {val!r}")
         if minimum is not None and val < minimum:
             raise SpecError(self.source, self._key(where, key), f"expected an integer >= {minimum},"
                             f" got {val}")
+        if val > maximum:
+            raise SpecError(self.source, self._key(where, key), f"expected an integer <= "
+                            f"{maximum}, got {val}")
         return int(val)
 
     def number(self, d: dict, key: str, default: float = 0.0, low: float | None = None,

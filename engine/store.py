@@ -1,16 +1,17 @@
-"""On-disk layout of a sweep and atomic writes (a killed sweep never leaves half a file).
+"""The files of a sweep, owned by one object (``SweepStore``), and atomic writes.
 
     <storage>/<sweep>/
         spec.yaml                      copy of the sweep file that was run
-        synthetic/<generator>-<hash>/<dataset>/fold<k>/synthetic.parquet, fit.json
+        synthetic/<generator>/<dataset>/fold<k>/<fit key>/synthetic.parquet, fit.json
         trials/<method>/<dataset>/fold<k>/scale<s>_mix<m>_seed<seed>/result.json
         tune/                          Ray Tune experiment folders (TensorBoard logs)
-        results.parquet, evaluations.parquet, scaling_curves.csv, scaling_<method>.png
+        results.parquet, evaluations.parquet, fits.parquet, scaling_curves.csv, report/
+
+A killed sweep never leaves half a file: every write goes to a temporary file that is renamed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -21,18 +22,15 @@ from typing import Any
 
 import pandas as pd
 
+from engine.errors import CausalMixError
 from engine.results_schema import EVALUATION_COLUMNS, FIT_COLUMNS, RESULT_COLUMNS
+
+FIT_KEY_CHARS = 12  # digits of the fit key in its folder name
 
 
 def slug(name: str) -> str:
     """A dataset name as one path component (``sklearn/wine`` -> ``sklearn__wine``)."""
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.replace("/", "__"))
-
-
-def options_hash(options: dict[str, Any]) -> str:
-    """A short stable hash of generator options (fits with equal options are shared)."""
-    text = json.dumps(options, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def fmt_num(x: float) -> str:
@@ -43,19 +41,90 @@ def trial_id(method: str, dataset: str, fold: int, scale: float, mix: float, see
     return f"{method}/{slug(dataset)}/fold{fold}/scale{fmt_num(scale)}_mix{fmt_num(mix)}_seed{seed}"
 
 
-def synthetic_dir(sweep_dir: Path, generator: str, options: dict, dataset: str, fold: int) -> Path:
-    return (sweep_dir / "synthetic" / f"{generator}-{options_hash(options)}" / slug(dataset)
-            / f"fold{fold}")
+class SweepStore:
+    """Every path and file of one sweep: spec copy, fits, trial records, result tables."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def spec_path(self) -> Path:
+        return self.root / "spec.yaml"
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.root / "tune"
+
+    @property
+    def results_path(self) -> Path:
+        return self.root / "results.parquet"
+
+    def fit_dir(self, generator: str, dataset: str, fold: int, key: str) -> Path:
+        return (self.root / "synthetic" / generator / slug(dataset) / f"fold{fold}"
+                / key[:FIT_KEY_CHARS])
+
+    def fit_id(self, fit_dir: str | Path) -> str:
+        """The id of a fit: its folder relative to ``<sweep>/synthetic`` ('' for no fit)."""
+        if not fit_dir:
+            return ""
+        try:
+            return Path(fit_dir).relative_to(self.root / "synthetic").as_posix()
+        except ValueError:
+            return Path(fit_dir).as_posix()
+
+    def trial_path(self, trial_id: str) -> Path:
+        return self.root / "trials" / trial_id / "result.json"
+
+    # ------------------------------------------------------------------ records
+    def read_trial(self, trial_id: str) -> dict[str, Any] | None:
+        return read_json(self.trial_path(trial_id))
+
+    def write_trial(self, trial_id: str, record: dict[str, Any]) -> None:
+        atomic_write_json(self.trial_path(trial_id), record)
+
+    def read_fit(self, fit_dir: str | Path) -> dict[str, Any] | None:
+        return read_json(Path(fit_dir) / "fit.json")
+
+    def save_spec(self, source: str | Path) -> None:
+        atomic_write_bytes(self.spec_path, Path(source).read_bytes())
+
+    def prepare(self) -> None:
+        """Create the sweep folder, or fail in one line when it cannot be written."""
+        ensure_writable_dir(self.root, "storage")
+
+    def write_results(self, trial_ids: list[str] | None = None) -> pd.DataFrame:
+        """(Re)write results, evaluations and fits tables from the sweep folders."""
+        return write_results(self.root, trial_ids)
 
 
-def fit_id(sweep_dir: str | Path, synthetic_dir_path: str | Path) -> str:
-    """The id of a fit: its folder relative to ``<sweep>/synthetic`` ('' for no fit)."""
-    if not synthetic_dir_path:
-        return ""
+def ensure_writable_dir(path: Path, what: str) -> None:
+    """Create ``path`` if needed; one-line error when it is a file or cannot be written."""
+    if path.exists() and not path.is_dir():
+        raise CausalMixError(f"{what} {path} is a file, not a directory")
     try:
-        return Path(synthetic_dir_path).relative_to(Path(sweep_dir) / "synthetic").as_posix()
-    except ValueError:
-        return Path(synthetic_dir_path).as_posix()
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CausalMixError(f"{what} {path} cannot be written ({reason})") from None
+
+
+def writable_dir_problem(path: Path) -> str | None:
+    """Why ``path`` could not be created and written, without creating anything (or None)."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return "no existing parent folder"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a directory"
+    try:  # a real probe: permission bits do not tell for root or read-only mounts
+        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".causalmix-probe-"))
+    except OSError as exc:
+        return f"{probe} is not writable ({exc.strerror or type(exc).__name__})"
+    return None
 
 
 def _atomic_replace(path: Path, write: Callable[[str], None]) -> None:
@@ -160,7 +229,7 @@ def collect_fits(sweep_dir: Path) -> pd.DataFrame:
         if meta is None:
             continue
         row = {k: meta.get(k) for k in FIT_COLUMNS if k in meta}
-        row["fit_id"] = fit_id(sweep_dir, p.parent)
+        row["fit_id"] = SweepStore(sweep_dir).fit_id(p.parent)
         row["options"] = json.dumps(meta.get("options", {}), sort_keys=True)
         row["n_train_rows_seen"] = len(meta.get("train_rows", []))
         edges = meta.get("graph_edges")

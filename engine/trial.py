@@ -11,7 +11,6 @@ from engine.finetune import (
     EpisodeSampler,
     EvalSplit,
     Evaluation,
-    FinetuneConfig,
     FinetuneLogger,
     finetune,
 )
@@ -19,7 +18,7 @@ from engine.fold_data import load_fold
 from engine.generator_fits import load_synthetic, one_line
 from engine.plan import TrialJob
 from engine.results_schema import METRICS, normalized_improvement
-from engine.store import fit_id
+from engine.store import SweepStore
 
 
 def run_trial(job: TrialJob, logger: FinetuneLogger | None = None) -> dict[str, Any]:
@@ -34,7 +33,13 @@ def run_trial(job: TrialJob, logger: FinetuneLogger | None = None) -> dict[str, 
     except Exception as exc:  # noqa: BLE001 - stored as one readable line
         row.update(status="error", error=one_line(exc))
     row["seconds"] = time.perf_counter() - t0
-    return {"result": row, "evaluations": evaluations}
+    return trial_record(job, row, evaluations)
+
+
+def trial_record(job: TrialJob, row: dict[str, Any], evaluations: list[dict[str, Any]],
+                 ) -> dict[str, Any]:
+    """What is stored per trial: its key and inputs (for reuse checks), row and evaluations."""
+    return {"key": job.key, "inputs": job.inputs, "result": row, "evaluations": evaluations}
 
 
 def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]]:
@@ -48,7 +53,7 @@ def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]
     X_va, y_va = fold.rows("val")
     X_te, y_te = fold.rows("test")
     ytr, yva, yte = fold.codes(y_tr), fold.codes(y_va), fold.codes(y_te)
-    prep = TablePreprocessor(max_features=job.preprocessing.get("max_features"))
+    prep = TablePreprocessor(max_features=job.preprocessing.max_features)
     Ztr = prep.fit_transform(X_tr, ytr)
     Zva, Zte = prep.transform(X_va), prep.transform(X_te)
 
@@ -64,7 +69,7 @@ def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]
     model.check_table(len(Ztr), Ztr.shape[1], n_classes)
 
     seed = derive_seed("trial", job.trial_id)
-    cfg = FinetuneConfig(**job.finetune)
+    cfg = job.finetune
     real_X, real_y = Ztr, ytr
     if job.generator and job.mix_ratio >= 1.0:
         real_X, real_y = Ztr[:0], ytr[:0]  # synthetic-only episodes
@@ -96,7 +101,7 @@ def base_row(job: TrialJob) -> dict[str, Any]:
     return {
         "trial_id": job.trial_id, "sweep": job.sweep, "dataset": job.fold.dataset["name"],
         "fold": job.fold.fold, "method": job.method, "generator": job.generator,
-        "fit_id": fit_id(job.sweep_dir, job.synthetic_dir),
+        "fit_id": SweepStore(job.sweep_dir).fit_id(job.synthetic_dir),
         "synthetic_scale": job.synthetic_scale, "mix_ratio": job.mix_ratio,
         "seed": job.fold.seed, "model": job.model["name"], "n_train": job.fold.n_train,
         "n_synthetic": job.n_synthetic if job.generator else 0,

@@ -24,6 +24,9 @@ class Dataset:
     def __post_init__(self) -> None:
         if len(self.X) != len(self.y):
             raise DataError(f"{self.name}: {len(self.X)} feature rows but {len(self.y)} labels")
+        from engine.data.odd_values import check_values
+
+        check_values(self.name, self.X, self.y)
         keep = self.y.notna().to_numpy()
         if not keep.all():
             self.X = self.X.loc[keep]

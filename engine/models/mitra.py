@@ -313,3 +313,7 @@ def build_mitra(
                              f"({_first_line(exc)})") from None
     meta = {"source": str(source), "repo_id": None if checkpoint else repo_id, **asdict(config)}
     return MitraClassifier(net, config, device, precision=precision, meta=meta)
+
+
+build_mitra.OPTIONS = ("checkpoint", "repo_id", "cache_dir", "revision",  # type: ignore[attr-defined]
+                       "precision")

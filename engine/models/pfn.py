@@ -125,3 +125,8 @@ def build_pfn(
     net = PFNTransformer(config)
     net.load_state_dict(state)
     return EmbeddedPFN(net, device, meta, n_ensemble)
+
+
+# Options a sweep file may give (architecture fields only apply with ``random_init``).
+build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble",  # type: ignore[attr-defined]
+                     *PFNConfig.__dataclass_fields__)

@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.errors import CausalMixError
 from engine.results_schema import EVALUATION_COLUMNS, RESULT_COLUMNS
+
+
+class ReportInputError(CausalMixError):
+    """A results or evaluations file that cannot be reported; the message names it."""
 
 RESULTS_FILE = "results.parquet"
 EVALUATIONS_FILE = "evaluations.parquet"
@@ -19,18 +24,45 @@ CONFIG_KEYS: list[str] = ["method", "synthetic_scale", "mix_ratio"]
 """One grid point of one method."""
 
 
+REQUIRED_COLUMNS = ("trial_id", "dataset", "fold", "method", "status")
+"""Columns without which a results table cannot be reported at all."""
+
+
 def _read_parquet(path: Path, retries: int = 3) -> pd.DataFrame | None:
-    """Read a Parquet file, retrying briefly when a running sweep is rewriting it."""
+    """Read a Parquet file (None when missing), retrying briefly while a running sweep rewrites
+    it; a file that stays unreadable is a ``ReportInputError`` naming it."""
     for attempt in range(retries):
         try:
             return pd.read_parquet(path)
         except FileNotFoundError:
             return None
-        except Exception as exc:  # a half-written file while the sweep is running
+        except IsADirectoryError:
+            raise ReportInputError(f"{path}: is a folder, not a Parquet file") from None
+        except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line
             if attempt == retries - 1:
-                warnings.warn(f"could not read {path}: {exc}", stacklevel=2)
-                return None
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise ReportInputError(f"{path}: not a readable Parquet file "
+                                       f"({type(exc).__name__}: {first[:160]})") from None
             time.sleep(0.5)
+    return None
+
+
+def schema_problem(frame: pd.DataFrame, columns: dict[str, str],
+                   required: tuple[str, ...]) -> str | None:
+    """What makes ``frame`` unusable as a table with ``columns`` (None when it is fine)."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        return f"no column '{missing[0]}' (not a causalmix results table?)"
+    for name, dtype in columns.items():
+        if name not in frame.columns:
+            continue
+        col = frame[name]
+        if col.map(lambda v: isinstance(v, list | dict | np.ndarray)).any():
+            return f"column '{name}' holds lists or mappings, expected {dtype}"
+        if dtype in ("float64", "int64") and not pd.api.types.is_numeric_dtype(col):
+            bad = pd.to_numeric(col, errors="coerce").isna() & col.notna() & (col != "")
+            if bad.any():
+                return f"column '{name}' has non-numeric values (e.g. {col[bad].iloc[0]!r})"
     return None
 
 
@@ -50,7 +82,7 @@ def _conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
 
 
 def _load_frames(sweep_dirs: list[Path], filename: str, columns: dict[str, str],
-                 keys: list[str]) -> list[pd.DataFrame]:
+                 keys: list[str], required: tuple[str, ...]) -> list[pd.DataFrame]:
     """One conformed frame per sweep that has rows in ``filename``; ``source`` names the sweep,
     and within a sweep the last row of each ``keys`` wins."""
     frames = []
@@ -58,6 +90,9 @@ def _load_frames(sweep_dirs: list[Path], filename: str, columns: dict[str, str],
         frame = _read_parquet(Path(sweep_dir) / filename)
         if frame is None or frame.empty:
             continue
+        problem = schema_problem(frame, columns, required)
+        if problem:
+            raise ReportInputError(f"{Path(sweep_dir) / filename}: {problem}")
         frame = _conform(frame, columns)
         frame["source"] = str(sweep_dir)
         frames.append(frame.drop_duplicates(subset=keys, keep="last"))
@@ -70,10 +105,11 @@ def load_results(sweep_dirs: list[Path]) -> pd.DataFrame:
     Within one sweep the last row of a repeated trial wins; across sweeps all rows are kept
     and repeats of a configuration on the same dataset-fold are averaged downstream.
     """
-    frames = _load_frames(sweep_dirs, RESULTS_FILE, RESULT_COLUMNS, ["trial_id"])
+    frames = _load_frames(sweep_dirs, RESULTS_FILE, RESULT_COLUMNS, ["trial_id"],
+                          REQUIRED_COLUMNS)
     if not frames:
-        raise FileNotFoundError(
-            f"no readable {RESULTS_FILE} with rows in: {', '.join(map(str, sweep_dirs))}"
+        raise ReportInputError(
+            f"no {RESULTS_FILE} with rows in: {', '.join(map(str, sweep_dirs))}"
         )
     for frame in frames:
         if (frame["sweep"] == "").all():
@@ -84,8 +120,14 @@ def load_results(sweep_dirs: list[Path]) -> pd.DataFrame:
 
 
 def load_evaluations(sweep_dirs: list[Path]) -> pd.DataFrame | None:
-    """All evaluation steps of the given sweeps, or ``None`` when no sweep has them."""
-    frames = _load_frames(sweep_dirs, EVALUATIONS_FILE, EVALUATION_COLUMNS, ["trial_id", "step"])
+    """All evaluation steps of the given sweeps, or ``None`` when no sweep has readable ones
+    (a damaged file only leaves the validation-test tracking out, with a warning)."""
+    try:
+        frames = _load_frames(sweep_dirs, EVALUATIONS_FILE, EVALUATION_COLUMNS,
+                              ["trial_id", "step"], ("trial_id", "step"))
+    except ReportInputError as exc:
+        warnings.warn(f"{exc}; validation-test tracking left out", stacklevel=2)
+        return None
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True)
@@ -101,3 +143,44 @@ def per_fold_config(results: pd.DataFrame, column: str) -> pd.DataFrame:
     """One value per dataset-fold and configuration (repeats from merged sweeps are averaged)."""
     ok = ok_trials(results, column)
     return ok.groupby(CONFIG_KEYS + FOLD_KEYS, as_index=False, dropna=False)[column].mean()
+
+
+def results_problem(sweep_dir: Path) -> str | None:
+    """Why ``sweep_dir`` has no reportable results table (None when it has one)."""
+    if not sweep_dir.is_dir():
+        return f"{sweep_dir}: no such sweep folder"
+    path = sweep_dir / RESULTS_FILE
+    try:
+        frame = _read_parquet(path, retries=1)
+    except ReportInputError as exc:
+        return str(exc)
+    if frame is None:
+        return f"{path}: missing (is this a sweep folder?)"
+    problem = schema_problem(frame, RESULT_COLUMNS, REQUIRED_COLUMNS)
+    if problem:
+        return f"{path}: {problem}"
+    return f"{path}: no rows yet" if frame.empty else None
+
+
+def usable_sweep_dirs(sweep_dirs: list[Path]) -> list[Path]:
+    """The sweeps that can be reported. A damaged results table is rebuilt from the sweep's
+    trial records when it has any; other damaged sweeps are left out with a warning, and when
+    none is left the first problem is the error."""
+    from engine.store import SweepStore
+
+    usable, problems = [], []
+    for d in sweep_dirs:
+        problem = results_problem(d)
+        if problem and d.is_dir() and any((d / "trials").glob("**/result.json")):
+            SweepStore(d).write_results()
+            warnings.warn(f"{problem}; rebuilt it from the sweep's trial records", stacklevel=2)
+            problem = results_problem(d)
+        if problem:
+            problems.append(problem)
+        else:
+            usable.append(d)
+    if not usable:
+        raise ReportInputError(problems[0])
+    for problem in problems:
+        warnings.warn(f"{problem}; left out of the report", stacklevel=2)
+    return usable

@@ -1,0 +1,109 @@
+"""Cache keys: every stored fit and trial is keyed on everything that produced it.
+
+A generator fit depends on the dataset's identity (name, file content, target), the fold
+(protocol, seed, outer folds, fold index, n_train, val_fraction, max_test_rows), the generator,
+its options and the number of rows drawn. A trial depends on its fit, the model, the fine-tuning
+and preprocessing settings, the fold and its grid point. Keys are SHA-256 digests of a canonical
+JSON form of those inputs; the inputs themselves are stored beside the result so that a changed
+setting can be named when something is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+KEY_VERSION = 1  # bump when the meaning of stored results changes
+
+
+def digest(inputs: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``inputs``."""
+    text = json.dumps(inputs, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """Content hash of a file (cached per path, size and modification time)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    st = os.stat(path)
+    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+def mirror_file(name: str, data_dir: str | None) -> Path | None:
+    """The mirror file a registry dataset is read from (``<data_dir>/<name>.parquet|.csv``)."""
+    if not data_dir:
+        return None
+    base = name.split("/", 1)[-1]
+    for suffix in (".parquet", ".csv"):
+        candidate = Path(data_dir) / f"{base}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def dataset_identity(dataset: dict[str, Any], data_dir: str | None) -> dict[str, Any]:
+    """Name, target and the content hash of the file the rows come from (if any)."""
+    ident: dict[str, Any] = {"name": dataset["name"], "target": dataset.get("target")}
+    source = Path(dataset["path"]) if dataset.get("path") else mirror_file(dataset["name"],
+                                                                            data_dir)
+    if source is not None and source.is_file():
+        ident["file_sha256"] = file_sha256(source)
+    return ident
+
+
+def fold_inputs(fold: Any) -> dict[str, Any]:
+    """What decides a fold's rows (``fold`` is an ``engine.plan.FoldRef``)."""
+    return {
+        "dataset": dataset_identity(fold.dataset, fold.data_dir),
+        "split": fold.split, "seed": fold.seed, "outer_folds": fold.outer_folds,
+        "fold": fold.fold, "n_train": fold.n_train, "val_fraction": fold.val_fraction,
+        "max_test_rows": fold.max_test_rows,
+    }
+
+
+def fit_inputs(generator: str, options: dict[str, Any], fold: Any, n_samples: int,
+               ) -> dict[str, Any]:
+    return {"version": KEY_VERSION, "fold": fold_inputs(fold), "generator": generator,
+            "options": options, "n_samples": n_samples}
+
+
+def trial_inputs(trial: Any, fold: dict[str, Any], fit_key: str) -> dict[str, Any]:
+    """What decides a trial's result (``trial`` is an ``engine.plan.TrialJob``)."""
+    from dataclasses import asdict
+
+    return {
+        "version": KEY_VERSION, "fold": fold, "method": trial.method, "fit": fit_key,
+        "synthetic_scale": trial.synthetic_scale, "mix_ratio": trial.mix_ratio,
+        "n_synthetic": trial.n_synthetic, "model": trial.model,
+        "finetune": asdict(trial.finetune), "preprocessing": asdict(trial.preprocessing),
+        "device": "cuda" if trial.trial_gpus > 0 else "cpu",
+    }
+
+
+def changed_fields(old: dict[str, Any] | None, new: dict[str, Any], prefix: str = "",
+                   ) -> list[str]:
+    """Dotted names of the leaves that differ between two input records."""
+    if not isinstance(old, dict):
+        return [prefix or "<all>"]
+    out: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        name = f"{prefix}.{key}" if prefix else str(key)
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(changed_fields(a, b, name))
+        elif json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True,
+                                                                       default=str):
+            out.append(name)
+    return out

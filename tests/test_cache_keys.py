@@ -1,0 +1,115 @@
+"""Cached fits and trials are keyed on everything that made them: a rerun with one thing
+changed recomputes exactly what depends on it, and its results equal a fresh run's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from engine.errors import CausalMixError
+from engine.fold_data import load_fold
+from engine.orchestrate import run_sweep
+from engine.plan import make_plan
+from engine.spec import parse_spec
+from tests.conftest import small_spec
+
+
+def _spec(tmp: Path, store: str, **overrides: Any):
+    base = small_spec(tmp, storage=str(tmp / store), datasets=["sklearn/wine"],
+                      methods=["finetune", "tableaugment"], n_train=48,
+                      finetune={"steps": 4, "eval_every": 2, "patience": 2, "episode_rows": 32})
+    base.update(overrides)
+    return parse_spec(base)
+
+
+def _results(sweep_dir: Path) -> pd.DataFrame:
+    res = pd.read_parquet(sweep_dir / "results.parquet")
+    return res.drop(columns=["seconds"]).sort_values("trial_id").reset_index(drop=True)
+
+
+def _stamps(sweep_dir: Path, pattern: str) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in sweep_dir.glob(pattern)}
+
+
+def _fresh_equal(tmp: Path, sweep_dir: Path, **overrides: Any) -> None:
+    fresh = run_sweep(_spec(tmp, "fresh-" + "-".join(sorted(overrides)), **overrides),
+                      report=False)
+    pd.testing.assert_frame_equal(_results(sweep_dir), _results(fresh))
+
+
+@pytest.fixture(scope="module")
+def seed0(ray_local, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("keys")
+    sweep_dir = run_sweep(_spec(tmp, "shared"), report=False)
+    return tmp, sweep_dir
+
+
+def test_new_seed_on_same_storage_never_reuses_other_rows(seed0):
+    tmp, sweep_dir = seed0
+    spec1 = _spec(tmp, "shared", seed=1)
+    run_sweep(spec1, report=False)
+    res = _results(sweep_dir)
+    assert len(res) == 2 and (res["status"] == "ok").all() and (res["seed"] == 1).all()
+    for fit in make_plan(spec1).fits:
+        seen = set(json.loads((Path(fit.out_dir) / "fit.json").read_text())["train_rows"])
+        split = load_fold(fit.fold).split
+        assert seen == set(split.train.tolist())
+        assert not seen & (set(split.val.tolist()) | set(split.test.tolist()))
+    _fresh_equal(tmp, sweep_dir, seed=1)
+
+
+def test_finetune_setting_change_reruns_trials_not_fits(seed0):
+    tmp, sweep_dir = seed0
+    fits = _stamps(sweep_dir, "synthetic/**/synthetic.parquet")
+    trials = _stamps(sweep_dir, "trials/**/result.json")
+    steps = {"steps": 6, "eval_every": 2, "patience": 2, "episode_rows": 32}
+    run_sweep(_spec(tmp, "shared", seed=1, finetune=steps), report=False)
+    assert _stamps(sweep_dir, "synthetic/**/synthetic.parquet") == fits
+    seed1 = {p: s for p, s in _stamps(sweep_dir, "trials/**/result.json").items()
+             if p.parent.name.endswith("seed1")}
+    assert all(trials.get(p) != s for p, s in seed1.items()), "a trial was not rerun"
+    assert (_results(sweep_dir)["steps_run"] == 6).all()
+    _fresh_equal(tmp, sweep_dir, seed=1, finetune=steps)
+
+
+def test_generator_option_change_refits_only_that_method(seed0):
+    tmp, sweep_dir = seed0
+    finetune_trial = sweep_dir / "trials" / "finetune"
+    before = _stamps(finetune_trial, "**/result.json")
+    methods = ["finetune", {"name": "tableaugment", "options": {"k": 3}}]
+    run_sweep(_spec(tmp, "shared", methods=methods), report=False)
+    assert _stamps(finetune_trial, "**/result.json") == before
+    res = _results(sweep_dir)
+    assert (res["status"] == "ok").all()
+    fit_ids = set(res.loc[res["method"] == "tableaugment", "fit_id"])
+    options = [json.loads((sweep_dir / "synthetic" / f / "fit.json").read_text())["options"]
+               for f in fit_ids]
+    assert options == [{"k": 3}]
+    _fresh_equal(tmp, sweep_dir, methods=methods)
+
+
+def test_fold_setting_change_refits_and_reruns(seed0):
+    tmp, sweep_dir = seed0
+    run_sweep(_spec(tmp, "shared", val_fraction=0.3), report=False)
+    res = _results(sweep_dir)
+    assert (res["status"] == "ok").all() and (res["n_val"] == 14).all()
+    _fresh_equal(tmp, sweep_dir, val_fraction=0.3)
+
+
+def test_fit_with_other_training_rows_is_refused(seed0):
+    tmp, sweep_dir = seed0
+    spec = _spec(tmp, "shared", val_fraction=0.3)
+    plan = make_plan(spec)
+    fit = next(f for f in plan.fits)
+    meta_path = Path(fit.out_dir) / "fit.json"
+    meta = json.loads(meta_path.read_text())
+    meta["train_rows"] = meta["train_rows"][1:] + [10**6]
+    meta_path.write_text(json.dumps(meta))
+    trial = next(t for t in plan.trials if t.generator)
+    (sweep_dir / "trials" / trial.trial_id / "result.json").unlink()
+    with pytest.raises(CausalMixError, match="other training rows"):
+        run_sweep(spec, report=False)
