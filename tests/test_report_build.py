@@ -106,7 +106,9 @@ def test_all_trials_failed(tmp_path):
 
 
 def test_missing_results_raise(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    from engine.report.load import ReportInputError
+
+    with pytest.raises(ReportInputError, match="no results.parquet with rows"):
         build_report([tmp_path])
 
 
