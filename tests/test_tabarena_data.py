@@ -9,6 +9,7 @@ written the way `causalmix data fetch` writes them (``write_entry``), from local
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -154,11 +155,18 @@ def test_mirror_problems_are_one_line(tmp_path, no_network):
     assert "\n" not in str(exc.value)
 
 
-def test_offline_without_mirror_or_cache_says_how_to_make_a_mirror(no_network):
+@pytest.mark.parametrize("openml_installed", [True, False])
+def test_offline_without_mirror_or_cache_says_how_to_make_a_mirror(openml_installed,
+                                                                   monkeypatch, no_network):
+    if openml_installed:
+        pytest.importorskip("openml", reason="the 'openml' extra is not installed")
+    else:
+        monkeypatch.setitem(sys.modules, "openml", None)  # import fails as if not installed
     with pytest.raises(CausalMixError) as exc:
         load_dataset("tabarena/jm1")
     msg = str(exc.value)
-    assert "\n" not in msg and "CAUSALMIX_DATA" in msg and "mirror" in msg
+    assert "\n" not in msg and "CAUSALMIX_DATA=DIR" in msg and "mirror" in msg
+    assert "jm1.csv with the target last" in msg and "causalmix data fetch jm1 --dir DIR" in msg
     leftovers = [p for p in cache_dir().rglob("*") if p.is_file()] if cache_dir().exists() else []
     assert leftovers == []
 

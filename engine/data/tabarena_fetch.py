@@ -19,19 +19,21 @@ from engine.data.tabarena_meta import TabArenaTask
 from engine.errors import CausalMixError, DataError, MissingExtraError
 
 
-def _openml() -> Any:
+def _openml(task: TabArenaTask) -> Any:
     try:
         import openml
     except ImportError:
-        raise MissingExtraError("downloading TabArena tasks from OpenML (or use a mirror: "
-                                "CAUSALMIX_DATA=DIR, see docs/data.md)", "openml",
-                                "openml") from None
+        raise MissingExtraError(
+            f"downloading tabarena/{task.name} from OpenML (offline, make a mirror instead: "
+            f"{task.name}.csv with the target last, or  causalmix data fetch {task.name} --dir "
+            "DIR  where openml and network are available; then CAUSALMIX_DATA=DIR)", "openml",
+            "openml") from None
     return openml
 
 
 def fetch_task(task: TabArenaTask, directory: Path) -> Path:
     """Download ``task`` from OpenML and write it into ``directory``; returns the table path."""
-    openml = _openml()
+    openml = _openml(task)
     previous = getattr(openml.config, "_root_cache_directory", None)  # restored afterwards
     with tempfile.TemporaryDirectory(prefix="causalmix-openml-") as tmp:
         openml.config.set_root_cache_directory(tmp)
