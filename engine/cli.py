@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list registered datasets, methods, generators and models")
     ls.add_argument("what", nargs="?", default="all",
                     choices=["all", "datasets", "methods", "generators", "models"])
+    from engine import cli_data
+
+    cli_data.add_parsers(sub)
     return p
 
 
@@ -89,6 +92,11 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from engine import cli_data
+
+    handled = cli_data.dispatch(args)
+    if handled is not None:
+        return handled
     if args.command == "run":
         from engine.orchestrate import run_sweep
         from engine.spec import load_spec

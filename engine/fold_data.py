@@ -10,6 +10,7 @@ import pandas as pd
 
 from engine.data import Dataset, load_dataset
 from engine.data.folds import FoldSplit, make_fold
+from engine.errors import DataError
 from engine.plan import FoldRef
 
 
@@ -45,10 +46,21 @@ def _cached_dataset(name: str, path: str | None, target: str | None,
 
 
 def load_fold(ref: FoldRef) -> FoldData:
+    """The fold's rows under the sweep's split protocol: 'kfold' (seeded stratified outer folds)
+    or 'tabarena' (the OpenML task's repeat/fold indices, see ``engine.data.tabarena_split``)."""
     ds = _cached_dataset(ref.dataset["name"], ref.dataset.get("path"), ref.dataset.get("target"),
                          ref.data_dir)
-    if ref.split != "kfold":
-        raise NotImplementedError(f"split protocol {ref.split!r}")  # filled in with issue 9
-    split = make_fold(ds.label_codes(), ref.fold, ref.outer_folds, ref.seed, ref.n_train,
-                      ref.val_fraction, ref.max_test_rows, dataset=ds.name)
+    if ref.split == "tabarena":
+        from engine.data.tabarena import load_task_splits
+        from engine.data.tabarena_meta import get_task
+        from engine.data.tabarena_split import tabarena_fold
+
+        task = get_task(ref.dataset["name"])
+        split = tabarena_fold(ds, task, load_task_splits(task, ref.data_dir), ref.fold, ref.seed,
+                              ref.n_train, ref.val_fraction, ref.max_test_rows)
+    elif ref.split == "kfold":
+        split = make_fold(ds.label_codes(), ref.fold, ref.outer_folds, ref.seed, ref.n_train,
+                          ref.val_fraction, ref.max_test_rows, dataset=ds.name)
+    else:
+        raise DataError(f"{ds.name}: unknown split protocol {ref.split!r} (kfold, tabarena)")
     return FoldData(dataset=ds, split=split)

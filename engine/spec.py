@@ -134,13 +134,16 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
     seed = v.integer(raw, "seed", default=0, minimum=0, maximum=MAX_SEED)
     storage = _storage(v, raw, name)
 
-    datasets = _datasets(v, raw, base)
+    data_dir = _data_dir(v, raw, base)
+    datasets = _datasets(v, raw, base, data_dir)
     split = v.string(raw, "split", default="kfold")
     if split not in SPLIT_PROTOCOLS:
         raise SpecError(source, "split", f"expected one of {list(SPLIT_PROTOCOLS)}, got {split!r}")
-    data_dir = _data_dir(v, raw, base)
     outer_folds = v.integer(raw, "outer_folds", default=5, minimum=2)
-    folds = _folds(v, raw, outer_folds)
+    if split == "tabarena":
+        folds = _folds(v, raw, _tabarena_splits(v, datasets, data_dir), "the tasks' splits")
+    else:
+        folds = _folds(v, raw, outer_folds)
     n_train = v.integer(raw, "n_train", default=256, minimum=8)
     val_fraction = v.number(raw, "val_fraction", default=0.25, low=0.05, high=0.9)
     max_test_rows = v.integer(raw, "max_test_rows", default=2000, minimum=10)
@@ -191,15 +194,16 @@ def _check_table_cap(v: _Validator, scales: tuple[float, ...], n_train: int, cap
 
 
 def _data_dir(v: _Validator, raw: dict, base: Path) -> str | None:
-    """The mirror directory (relative to the sweep file; else ``$CAUSALMIX_DATA``), which must
-    exist. Resolved here so that every worker reads the same files."""
+    """The mirror directory (relative to the sweep file; else ``$CAUSALMIX_DATA``, so that it
+    travels with the plan to every node), which must exist."""
     if raw.get("data_dir") is None:
         env = os.environ.get("CAUSALMIX_DATA")
         if not env:
             return None
-        if not Path(env).expanduser().is_dir():
-            raise SpecError(v.source, "data_dir", f"$CAUSALMIX_DATA is not a directory: {env}")
-        return str(Path(env).expanduser().resolve())
+        full = Path(env).expanduser().resolve()
+        if not full.is_dir():
+            raise SpecError(v.source, "data_dir", f"$CAUSALMIX_DATA: no such directory: {full}")
+        return str(full)
     path = Path(v.string(raw, "data_dir")).expanduser()
     full = path if path.is_absolute() else (base / path).resolve()
     if not full.is_dir():
@@ -207,15 +211,41 @@ def _data_dir(v: _Validator, raw: dict, base: Path) -> str | None:
     return str(full)
 
 
+def _tabarena_splits(v: _Validator, datasets: tuple[DatasetRef, ...],
+                     data_dir: str | None) -> int:
+    """``split: tabarena``: every dataset is a TabArena task; returns the fewest splits (the
+    fold bound); with a mirror the splits must be in it or in the cache."""
+    from engine.data.tabarena import splits_problem
+    from engine.data.tabarena_meta import get_task
+
+    bound = None
+    for i, ds in enumerate(datasets):
+        if ds.path is not None or not ds.name.startswith("tabarena/"):
+            raise SpecError(v.source, f"datasets[{i}]", f"split: tabarena needs tabarena/<name> "
+                            f"datasets (OpenML task splits); '{ds.name}' has none: use "
+                            "split: kfold")
+        task = get_task(ds.name)
+        bound = task.n_splits if bound is None else min(bound, task.n_splits)
+        problem = splits_problem(task, data_dir)
+        if problem:
+            raise SpecError(v.source, f"datasets[{i}]", problem)
+    return int(bound or 1)
+
+
 # ---------------------------------------------------------------------------- sections
-def _datasets(v: _Validator, raw: dict, base: Path) -> tuple[DatasetRef, ...]:
+def _datasets(v: _Validator, raw: dict, base: Path,
+              data_dir: str | None = None) -> tuple[DatasetRef, ...]:
     items = raw.get("datasets")
     if not isinstance(items, list) or not items:
         raise SpecError(v.source, "datasets", "expected a non-empty list")
     out: list[DatasetRef] = []
     for i, item in enumerate(items):
         where = f"datasets[{i}]"
-        if isinstance(item, str):
+        if isinstance(item, dict) and "suite" in item:
+            out.extend(_suite(v, item, where, data_dir))
+        elif isinstance(item, str) and item.startswith("tabarena/"):
+            out.append(_tabarena_ref(v, item, where, data_dir))
+        elif isinstance(item, str):
             from engine.data import dataset_names
 
             if item not in dataset_names() and not item.startswith("openml/"):
@@ -251,6 +281,47 @@ def _datasets(v: _Validator, raw: dict, base: Path) -> tuple[DatasetRef, ...]:
     return tuple(out)
 
 
+def _tabarena_ref(v: _Validator, name: str, where: str, data_dir: str | None) -> DatasetRef:
+    """A TabArena name (closest names on a typo); with a mirror, its file must be there."""
+    from engine.data.tabarena import mirror_problem
+    from engine.data.tabarena_meta import get_task
+    from engine.errors import DataError
+
+    try:
+        problem = mirror_problem(get_task(name), data_dir)
+    except DataError as exc:
+        raise SpecError(v.source, where, str(exc)) from None
+    if problem:
+        raise SpecError(v.source, where, problem)
+    return DatasetRef(name=name)
+
+
+def _suite(v: _Validator, item: dict, where: str, data_dir: str | None) -> list[DatasetRef]:
+    """``{suite: <name>, in_mirror: bool}``: the suite's datasets (only those in the mirror)."""
+    from engine.data.tabarena import find_table
+    from engine.data.tabarena_meta import SUITES, suite_tasks
+
+    extra = sorted(set(item) - {"suite", "in_mirror"})
+    if extra:
+        raise SpecError(v.source, f"{where}.{extra[0]}", "unknown field (suite, in_mirror)")
+    suite = v.string(item, "suite", where=where)
+    if suite not in SUITES:
+        raise SpecError(v.source, f"{where}.suite", f"unknown suite '{suite}' (known: "
+                        f"{', '.join(SUITES)})")
+    tasks = suite_tasks(suite)
+    if item.get("in_mirror", False) is True:
+        if data_dir is None:
+            raise SpecError(v.source, f"{where}.in_mirror", "needs a mirror: set data_dir or "
+                            "$CAUSALMIX_DATA")
+        tasks = [t for t in tasks if find_table(Path(data_dir), t.name)]
+        if not tasks:
+            raise SpecError(v.source, f"{where}.in_mirror", f"the mirror {data_dir} holds no "
+                            f"dataset of suite '{suite}' (see  causalmix data check {data_dir})")
+    elif item.get("in_mirror", False) is not False:
+        raise SpecError(v.source, f"{where}.in_mirror", "expected true or false")
+    return [_tabarena_ref(v, t.dataset, where, data_dir) for t in tasks]
+
+
 def _check_target_column(source: str, where: str, path: Path, target: str) -> None:
     """Read only the header of a local table and check the target column is there."""
     import pandas as pd
@@ -271,14 +342,15 @@ def _check_target_column(source: str, where: str, path: Path, target: str) -> No
                         f"(columns: {shown})")
 
 
-def _folds(v: _Validator, raw: dict, outer_folds: int) -> tuple[int, ...]:
+def _folds(v: _Validator, raw: dict, outer_folds: int,
+           bound_by: str = "outer_folds") -> tuple[int, ...]:
     val = raw.get("folds", 1)
     if isinstance(val, bool):
         raise SpecError(v.source, "folds", "expected a count or a list of fold indices")
     if isinstance(val, int):
         if not 1 <= val <= outer_folds:
             raise SpecError(v.source, "folds",
-                            f"expected 1..{outer_folds} (outer_folds), got {val}")
+                            f"expected 1..{outer_folds} ({bound_by}), got {val}")
         return tuple(range(val))
     if isinstance(val, list) and val and all(isinstance(x, int) and not isinstance(x, bool)
                                              for x in val):

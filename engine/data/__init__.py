@@ -10,7 +10,8 @@ def _load_all() -> None:
     import engine.data as pkg
     from engine.plugins import import_submodules
 
-    import_submodules(pkg, skip=("registry", "folds", "preprocess", "local_files"))
+    import_submodules(pkg, skip=("registry", "folds", "preprocess", "local_files",
+                                 "tabarena_fetch", "tabarena_split", "mirror_check"))
 
 
 def dataset_names() -> list[str]:
@@ -29,13 +30,17 @@ def load_dataset(name: str, path: str | None = None, target: str | None = None,
         from engine.data.local_files import load_local
 
         return load_local(name, path, target or "target")
+    if name.startswith("tabarena/"):
+        from engine.data.tabarena import load_tabarena
+
+        return load_tabarena(name, data_dir)
     if name.startswith("openml/"):
         from engine.data.openml_datasets import load_openml
 
         ident = name.split("/", 1)[1]
         if not ident.isdigit():
             raise DataError(f"{name}: expected openml/<numeric data id>")
-        return load_openml(int(ident))
+        return load_openml(int(ident), data_dir=data_dir)
     return DATASETS.get(name)()
 
 

@@ -77,11 +77,19 @@ def make_fold(y: np.ndarray, fold: int, n_folds: int, seed: int, n_train: int,
     rest = np.flatnonzero(ids != fold)
     if len(test) == 0 or len(rest) < 4:
         raise DataError(f"{dataset}: too few rows ({len(y)}) for {n_folds} outer folds")
+    return draw_scarce(y, rest, test, rng, n_train, val_fraction, max_test_rows,
+                       f"{dataset} fold {fold}")
+
+
+def draw_scarce(y: np.ndarray, rest: np.ndarray, test: np.ndarray, rng: np.random.Generator,
+                n_train: int, val_fraction: float, max_test_rows: int, label: str) -> FoldSplit:
+    """Cap ``test`` at ``max_test_rows`` and draw ``n_train`` rows of ``rest`` (stratified),
+    ``val_fraction`` of them validation; shared by every split protocol."""
     test = np.sort(stratified_take(y, test, max_test_rows, rng))
     drawn = stratified_take(y, rest, n_train, rng)
     n_val = max(1, int(round(val_fraction * len(drawn))))
     val = stratified_take(y, drawn, n_val, rng)
     train = np.setdiff1d(drawn, val)
     if len(np.unique(y[train])) < 2:
-        raise DataError(f"{dataset} fold {fold}: the training rows hold a single class")
+        raise DataError(f"{label}: the training rows hold a single class")
     return FoldSplit(train=np.sort(train), val=np.sort(val), test=test)

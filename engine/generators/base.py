@@ -2,7 +2,9 @@
 
 A generator must be picklable (it travels through Ray), deterministic for a seed, and return
 rows with the real table's columns, dtypes and class labels. Subclasses implement ``_fit`` and
-``_sample``; this base class records the schema and conforms the output to it.
+``_sample``; this base class records the schema, runs both hooks with pinned thread pools
+(:func:`engine.generators.determinism.fixed_threads`: bit-identical rows whatever the machine's
+core or thread count) and conforms the output to it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import CausalMixError
+from engine.generators.determinism import fixed_threads
 from engine.registry import Registry
 
 
@@ -43,7 +46,8 @@ class Generator(ABC):
         self.classes_ = np.asarray(pd.unique(y.dropna()))
         self.target_name_ = str(y.name) if y.name is not None else "target"
         self.seen_index_ = X.index.copy()
-        self._fit(X.reset_index(drop=True), y.reset_index(drop=True))
+        with fixed_threads(self._torch_threads()):
+            self._fit(X.reset_index(drop=True), y.reset_index(drop=True))
         self.fitted_ = True
         return self
 
@@ -53,7 +57,8 @@ class Generator(ABC):
             raise CausalMixError(f"{self.name}: sample() called before fit()")
         if n <= 0:
             return self._empty()
-        X_syn, y_syn = self._sample(int(n), int(seed))
+        with fixed_threads(self._torch_threads()):
+            X_syn, y_syn = self._sample(int(n), int(seed))
         return self._conform(X_syn, y_syn)
 
     # ------------------------------------------------------------------ plug-in hooks
@@ -64,6 +69,10 @@ class Generator(ABC):
     def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]: ...
 
     # ------------------------------------------------------------------ helpers
+    def _torch_threads(self) -> int:
+        """torch intra-op threads inside ``fit``/``sample``: the ``threads`` parameter, else 1."""
+        return max(1, int(self.params.get("threads", 1) or 1))
+
     def _empty(self) -> tuple[pd.DataFrame, pd.Series]:
         X = pd.DataFrame({c: pd.Series([], dtype=self.dtypes_[c]) for c in self.columns_})
         y = pd.Series(np.array([], dtype=self.classes_.dtype), name=self.target_name_)

@@ -11,9 +11,13 @@ inside ``fit``, so the plug-in registers without it and fails with a one-line
 * ``batch_size`` is rounded down to a multiple of ``pac`` (at least ``pac``) and capped by the
   number of training rows (rounded the same way, when the table is large enough).
 * Always runs on the CPU (``enable_gpu=False`` or ``cuda=False``, whichever the installed
-  version takes), with ``threads`` torch threads (default 1).
+  version takes), with ``threads`` torch threads (default 1). The fitted model is pickled in
+  CPU form and restored on the CPU: ``ctgan``'s own unpickling moves a model to CUDA whenever
+  a GPU is visible, which made a pickled copy (a Ray worker) sample different rows.
 * Deterministic for a seed: torch and numpy are seeded around ``fit`` (with ``seed``) and
-  around ``sample`` (with the sampling seed), and the global random states are restored.
+  around ``sample`` (with the sampling seed), and the global random states are restored;
+  thread pools are pinned (:mod:`engine.generators.determinism`) and ``ctgan``'s
+  multi-process data transform runs in-process, so rows do not depend on the core count.
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ class CTGANGenerator(Generator):
             kwargs["enable_gpu"] = False
         elif "cuda" in accepted:
             kwargs["cuda"] = False
-        with _seeded(int(p["seed"]), int(p["threads"])):
+        with _seeded(int(p["seed"])):
             model = CTGAN(**kwargs)
             if hasattr(model, "set_random_state"):
                 model.set_random_state(int(p["seed"]))
@@ -107,8 +111,23 @@ class CTGANGenerator(Generator):
         _drop_random_state(model)
         self.model_ = model
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if state.get("model_") is not None:
+            state["model_"] = _CPUModel.of(state["model_"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("model_"), _CPUModel):
+            state = {**state, "model_": state["model_"].restore()}
+        self.__dict__.update(state)
+
     def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
-        with _seeded(seed, int(self.params["threads"])):
+        import torch
+
+        if hasattr(self.model_, "set_device"):
+            self.model_.set_device(torch.device("cpu"))
+        with _seeded(seed):
             if hasattr(self.model_, "set_random_state"):
                 self.model_.set_random_state(int(seed))
             raw = self.model_.sample(n)
@@ -161,11 +180,40 @@ def _drop_random_state(model: Any) -> None:
         model.random_states = None
 
 
+class _CPUModel:
+    """A fitted ``ctgan`` model in pickled form, restored on the CPU.
+
+    ``ctgan``'s ``__setstate__`` moves a model to CUDA when a GPU is visible; this wrapper
+    keeps the model's own CPU state dict and rebuilds the object without calling it.
+    """
+
+    def __init__(self, cls: type, state: dict[str, Any]) -> None:
+        self.cls, self.state = cls, state
+
+    @classmethod
+    def of(cls, model: Any) -> _CPUModel:
+        state = model.__getstate__() if hasattr(model, "__getstate__") else model.__dict__
+        state = dict(state or {})
+        for key in ("_numpy_random_state", "_torch_random_state"):
+            state.pop(key, None)  # reseeded at every sample()
+        state["random_states"] = None
+        return cls(type(model), state)
+
+    def restore(self) -> Any:
+        import torch
+
+        model = object.__new__(self.cls)
+        model.__dict__.update(self.state)
+        if hasattr(model, "set_device"):
+            model.set_device(torch.device("cpu"))
+        return model
+
+
 class _seeded:
     """Seed torch and numpy for a block; restore the previous global states afterwards."""
 
-    def __init__(self, seed: int, threads: int) -> None:
-        self.seed, self.threads = seed, threads
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
 
     def __enter__(self) -> None:
         import random
@@ -175,8 +223,6 @@ class _seeded:
         self._np_state = np.random.get_state()
         self._py_state = random.getstate()
         self._torch_state = torch.random.get_rng_state()
-        self._threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
         torch.manual_seed(self.seed)
         np.random.seed(self.seed % 2**32)
         random.seed(self.seed)
@@ -189,4 +235,3 @@ class _seeded:
         np.random.set_state(self._np_state)
         random.setstate(self._py_state)
         torch.random.set_rng_state(self._torch_state)
-        torch.set_num_threads(self._threads)

@@ -107,7 +107,6 @@ class TabEBMGenerator(Generator):
     # ------------------------------------------------------------------ fit
     def _fit(self, X: pd.DataFrame, y: pd.Series) -> None:
         p = self.params
-        torch.set_num_threads(int(p["threads"]))
         rng = np.random.default_rng(int(p["seed"]))
         self.codec_ = TableCodec().fit(X)
         Z, miss = self.codec_.encode(X)
@@ -142,7 +141,6 @@ class TabEBMGenerator(Generator):
     # ------------------------------------------------------------------ sample
     def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
         p = self.params
-        torch.set_num_threads(int(p["threads"]))
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(int(seed))
         model = self._model()

@@ -222,9 +222,19 @@ def tab2d_class() -> type[nn.Module]:
     """AutoGluon's ``Tab2D`` class (raises a one-line error when AutoGluon is missing)."""
     try:
         from autogluon.tabular.models.mitra._internal.models.tab2d import Tab2D
-    except ImportError:
-        raise MissingExtraError("the Mitra model", "mitra", "autogluon.tabular") from None
+    except ImportError as err:
+        raise MissingExtraError("the Mitra model", "mitra",
+                                missing_package(err, "autogluon.tabular")) from None
     return Tab2D
+
+
+def missing_package(err: ImportError, default: str) -> str:
+    """The package whose import failed (e.g. ``frozendict``, needed by ``einx``), else
+    ``default``: a missing AutoGluon module is reported as ``default``."""
+    name = getattr(err, "name", None)
+    if not name or name.split(".")[0] == default.split(".")[0]:
+        return default
+    return name.split(".")[0]
 
 
 def new_tab2d(config: MitraConfig) -> nn.Module:

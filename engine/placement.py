@@ -1,0 +1,23 @@
+"""Where generator fits and fine-tuning trials run on a Ray cluster.
+
+The rule is opt-in per node. A node takes part by declaring custom Ray resources, either in
+``cluster.yaml`` (``available_node_types.<type>.resources``) or with
+``ray start --resources='{"causalmix_fits": 1000}'``:
+
+* ``FIT_RESOURCE`` (``causalmix_fits``): the node runs generator fits (causal discovery plus
+  SCM fitting, all on the CPU). Declare it on CPU-only worker types.
+* ``TRIAL_RESOURCE`` (``causalmix_trials``): the node runs fine-tuning trials. Declare it on
+  GPU worker types.
+
+If some live node declares a resource, every task of that kind also asks for a sliver of it
+(``{FIT_RESOURCE: 0.001}`` per fit, ``{TRIAL_RESOURCE: 0.001}`` per trial), so Ray only
+schedules it on the nodes that declare it. With a declared amount of 1000, a node can hold up to
+a million such tasks, so in practice only its CPUs and GPUs limit how many run at once. If no
+live node declares a resource, no task asks for it, and a single machine or an unlabelled
+cluster needs no setup. The head node declares ``CPU: 0`` and neither resource, so nothing runs
+there. The resources are looked up when the sweep starts, so nodes that declare them must
+already be up by then (``min_workers >= 1``).
+"""
+
+FIT_RESOURCE = "causalmix_fits"
+TRIAL_RESOURCE = "causalmix_trials"
