@@ -41,25 +41,38 @@ def file_sha256(path: str | Path) -> str:
     return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
 
 
+def source_files(name: str, data_dir: str | None) -> list[Path]:
+    """The files a registry dataset's rows (and task splits) are read from, where known:
+    the mirror's table, else the cache's, for ``tabarena/`` and ``openml/`` names."""
+    from engine.data.tabarena import cache_dir, find_table, mirror_dir, splits_path
+
+    kind, _, base = name.partition("/")
+    if kind not in ("tabarena", "openml"):
+        return []
+    stem = base if kind == "tabarena" else f"openml-{base}"
+    mirror = mirror_dir(data_dir) if data_dir else None
+    for directory in ([mirror] if mirror is not None else []) + [cache_dir()]:
+        table = find_table(directory, stem)
+        if table is not None:
+            splits = splits_path(directory, stem)
+            return [table] + ([splits] if splits.is_file() else [])
+    return []
+
+
 def mirror_file(name: str, data_dir: str | None) -> Path | None:
-    """The mirror file a registry dataset is read from (``<data_dir>/<name>.parquet|.csv``)."""
-    if not data_dir:
-        return None
-    base = name.split("/", 1)[-1]
-    for suffix in (".parquet", ".csv"):
-        candidate = Path(data_dir) / f"{base}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
+    """The mirror or cache table a registry dataset is read from, if it is on this machine."""
+    files = source_files(name, data_dir)
+    return files[0] if files else None
 
 
 def dataset_identity(dataset: dict[str, Any], data_dir: str | None) -> dict[str, Any]:
-    """Name, target and the content hash of the file the rows come from (if any)."""
+    """Name, target and the content hashes of the files the rows come from (if any)."""
     ident: dict[str, Any] = {"name": dataset["name"], "target": dataset.get("target")}
-    source = Path(dataset["path"]) if dataset.get("path") else mirror_file(dataset["name"],
-                                                                            data_dir)
-    if source is not None and source.is_file():
-        ident["file_sha256"] = file_sha256(source)
+    files = ([Path(dataset["path"])] if dataset.get("path")
+             else source_files(dataset["name"], data_dir))
+    hashes = [file_sha256(f) for f in files if f.is_file()]
+    if hashes:
+        ident["file_sha256"] = hashes
     return ident
 
 
