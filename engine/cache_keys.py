@@ -86,20 +86,52 @@ def fold_inputs(fold: Any) -> dict[str, Any]:
     }
 
 
+def generator_params(generator: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The generator's effective parameters (options over its defaults), so that a changed
+    default is a changed key."""
+    return json.loads(_generator_params(generator, json.dumps(options, sort_keys=True)))
+
+
+@lru_cache(maxsize=1024)
+def _generator_params(generator: str, options_json: str) -> str:
+    from engine.generators import make_generator
+
+    params = make_generator(generator, **json.loads(options_json)).params
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def model_identity(model: dict[str, Any]) -> dict[str, Any]:
+    """The model spec plus the content hash of the weights file it loads, where local."""
+    ident = dict(model)
+    path = model.get("checkpoint")
+    if path is None and model.get("name") == "pfn" and not model.get("random_init"):
+        from engine.models.pfn import bundled_checkpoint_path
+
+        path = bundled_checkpoint_path()
+    if path is not None:
+        files = [Path(path)] if Path(path).is_file() else sorted(
+            p for p in Path(path).glob("**/*") if p.is_file())
+        ident["weights_sha256"] = [file_sha256(f) for f in files]
+    return ident
+
+
 def fit_inputs(generator: str, options: dict[str, Any], fold: Any, n_samples: int,
                ) -> dict[str, Any]:
     return {"version": KEY_VERSION, "fold": fold_inputs(fold), "generator": generator,
-            "options": options, "n_samples": n_samples}
+            "options": options, "params": generator_params(generator, options),
+            "n_samples": n_samples}
 
 
-def trial_inputs(trial: Any, fold: dict[str, Any], fit_key: str) -> dict[str, Any]:
-    """What decides a trial's result (``trial`` is an ``engine.plan.TrialJob``)."""
+def trial_inputs(trial: Any, fold: dict[str, Any], fit_key: str, model: dict[str, Any],
+                 ) -> dict[str, Any]:
+    """What decides a trial's result (``trial`` is an ``engine.plan.TrialJob``; ``model`` its
+    ``model_identity``)."""
     from dataclasses import asdict
 
     return {
         "version": KEY_VERSION, "fold": fold, "method": trial.method, "fit": fit_key,
         "synthetic_scale": trial.synthetic_scale, "mix_ratio": trial.mix_ratio,
-        "n_synthetic": trial.n_synthetic, "model": trial.model,
+        "n_synthetic": trial.n_synthetic, "model": model,
         "finetune": asdict(trial.finetune), "preprocessing": asdict(trial.preprocessing),
         "device": "cuda" if trial.trial_gpus > 0 else "cpu",
     }

@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-logs", action="store_true",
                      help="stream Ray worker output to the console")
 
+    st = sub.add_parser("status", help="progress of a running or finished sweep")
+    st.add_argument("sweep_dir", help="<storage>/<sweep name> folder")
+
     val = sub.add_parser("validate", help="check a sweep file without running it")
     val.add_argument("spec")
 
@@ -102,9 +105,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from engine.spec import load_spec
 
         spec = load_spec(args.spec, storage=args.storage)
-        run_sweep(spec, address=args.address, num_cpus=args.num_cpus,
-                  report=not args.no_report, tune_verbose=args.tune_verbose,
-                  worker_logs=args.worker_logs)
+        sweep_dir = run_sweep(spec, address=args.address, num_cpus=args.num_cpus,
+                              report=not args.no_report, tune_verbose=args.tune_verbose,
+                              worker_logs=args.worker_logs)
+        return _errors_exit(sweep_dir)
+    if args.command == "status":
+        from engine.progress import read_status
+
+        print(read_status(Path(args.sweep_dir)))
         return 0
     if args.command == "validate":
         from engine.orchestrate import check_fold_sizes, plan_summary
@@ -145,6 +153,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         return _list(args.what)
     raise AssertionError(args.command)
+
+
+def _errors_exit(sweep_dir: Path) -> int:
+    """1 (and one line saying how many) when any trial of the sweep ended in error."""
+    import pandas as pd
+
+    res = pd.read_parquet(sweep_dir / "results.parquet", columns=["status"])
+    n_err = int((res["status"] != "ok").sum())
+    if n_err:
+        print(f"causalmix: {n_err} of {len(res)} trials ended in error (column 'error' of "
+              f"{sweep_dir / 'results.parquet'}); rerun the same command to retry them",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def _list(what: str) -> int:

@@ -114,17 +114,20 @@ def evaluate(model: InContextClassifier, split: EvalSplit, n_classes: int) -> di
 
 def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit,
              test: EvalSplit, n_classes: int, cfg: FinetuneConfig, seed: int,
-             logger: FinetuneLogger | None = None) -> FinetuneResult:
-    """Fine-tune ``model`` in place; on return it holds the best-validation weights."""
+             logger: FinetuneLogger | None = None,
+             initial: Evaluation | None = None) -> FinetuneResult:
+    """Fine-tune ``model`` in place; on return it holds the best-validation weights.
+
+    ``initial`` is the zero-shot evaluation when it is already known (shared baseline)."""
     torch.manual_seed(seed)
     module = model.module
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     result = FinetuneResult(best_step=0, steps_run=0)
 
-    def record(step: int, loss: float) -> bool:
-        ev = Evaluation(step, loss, evaluate(model, val, n_classes),
-                        evaluate(model, test, n_classes))
+    def record(step: int, loss: float, known: Evaluation | None = None) -> bool:
+        ev = known or Evaluation(step, loss, evaluate(model, val, n_classes),
+                                 evaluate(model, test, n_classes))
         result.evaluations.append(ev)
         best = result.best if result.evaluations[:-1] else None
         improved = best is None or _better(ev.val, best.val)
@@ -132,7 +135,7 @@ def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit
             logger.on_evaluation(ev, improved)
         return improved
 
-    record(0, float("nan"))
+    record(0, float("nan"), initial)
     best_state = copy.deepcopy(module.state_dict())
     stale = 0
     window: list[float] = []

@@ -58,7 +58,8 @@ def run_fit(job: FitJob, threads: int = 1) -> dict[str, Any]:
     t0 = time.perf_counter()
     summary: dict[str, Any] = {"generator": job.generator, "options": job.options,
                                "dataset": job.fold.dataset["name"], "fold": job.fold.fold,
-                               "n_samples": job.n_samples, "key": job.key, "inputs": job.inputs}
+                               "n_samples": job.n_samples, "key": job.key, "inputs": job.inputs,
+                               "started_at": time.time(), "device": "cpu"}
     try:
         from engine.generators import make_generator
 
@@ -78,6 +79,7 @@ def run_fit(job: FitJob, threads: int = 1) -> dict[str, Any]:
                        train_rows=[int(i) for i in gen.seen_index_])
     except Exception as exc:  # noqa: BLE001 - recorded as one line, the sweep goes on
         summary.update(status="error", error=one_line(exc), seconds=time.perf_counter() - t0)
+    summary["finished_at"] = time.time()
     atomic_write_json(out / "fit.json", summary)
     return summary
 

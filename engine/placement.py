@@ -21,3 +21,31 @@ already be up by then (``min_workers >= 1``).
 
 FIT_RESOURCE = "causalmix_fits"
 TRIAL_RESOURCE = "causalmix_trials"
+
+SLIVER = 0.001
+
+
+def node_resources() -> list[dict[str, float]]:
+    """The resources of every live node of the connected Ray cluster."""
+    import ray
+
+    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+
+
+def placement_extras(nodes: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Extra resources (fit, trial) to request: a sliver of each declared placement label."""
+    def extra(name: str) -> dict[str, float]:
+        return {name: SLIVER} if any(n.get(name, 0) > 0 for n in nodes) else {}
+
+    return extra(FIT_RESOURCE), extra(TRIAL_RESOURCE)
+
+
+def fit_slots(nodes: list[dict[str, float]], generator_cpus: float) -> int:
+    """How many fits may run at once by default: all CPUs of the fit nodes when they are
+    labelled; on an unlabelled cluster or one machine, half the CPUs, so that trials that need
+    no fit keep running beside the fits."""
+    labelled = [n for n in nodes if n.get(FIT_RESOURCE, 0) > 0]
+    if labelled:
+        return max(1, int(sum(n.get("CPU", 0) for n in labelled) // generator_cpus))
+    total = sum(n.get("CPU", 0) for n in nodes)
+    return max(1, int(total // (2 * generator_cpus)))

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.cache_keys import digest, fit_inputs, fold_inputs, trial_inputs
+from engine.cache_keys import digest, fit_inputs, fold_inputs, model_identity, trial_inputs
 from engine.finetune import FinetuneConfig
 from engine.methods import METHODS
 from engine.spec import PreprocessingSpec, SweepSpec
@@ -90,13 +90,14 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
             pending.extend(_fold_trials(spec, fref, fits))
     keyed = {slot: _keyed_fit(store, job) for slot, job in fits.items()}
     fold_cache: dict[tuple, dict[str, Any]] = {}
+    model = model_identity(spec.model)
     trials = []
     for trial, slot in pending:
         ref = trial.fold
         fkey = (ref.dataset["name"], ref.fold)
         if fkey not in fold_cache:
             fold_cache[fkey] = fold_inputs(ref)
-        trials.append(_keyed_trial(trial, keyed.get(slot), fold_cache[fkey]))
+        trials.append(_keyed_trial(trial, keyed.get(slot), fold_cache[fkey], model))
     return SweepPlan(fits=list(keyed.values()), trials=trials)
 
 
@@ -136,9 +137,10 @@ def _keyed_fit(store: SweepStore, job: FitJob) -> FitJob:
     return replace(job, key=key, inputs=inputs, out_dir=str(out_dir))
 
 
-def _keyed_trial(trial: TrialJob, fit: FitJob | None, fold: dict[str, Any]) -> TrialJob:
+def _keyed_trial(trial: TrialJob, fit: FitJob | None, fold: dict[str, Any],
+                 model: dict[str, Any]) -> TrialJob:
     fit_key = fit.key if fit else ""
-    inputs = trial_inputs(trial, fold, fit_key)
+    inputs = trial_inputs(trial, fold, fit_key, model)
     return replace(trial, synthetic_dir=fit.out_dir if fit else "", fit_key=fit_key,
                    key=digest(inputs), inputs=inputs)
 

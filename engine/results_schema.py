@@ -44,6 +44,11 @@ RESULT_COLUMNS: dict[str, str] = {
     "best_step": "int64",
     "steps_run": "int64",
     "seconds": "float64",
+    "started_at": "float64",  # Unix time the trial started on its worker
+    "finished_at": "float64",
+    "finetune_seconds": "float64",  # in the fine-tuning loop (steps and evaluations)
+    "scoring_seconds": "float64",  # zero-shot scoring (0 when the shared baseline was reused)
+    "device": "string",  # 'cpu' or 'cuda:<i>' where the trial ran
     "status": "string",  # 'ok' or 'error'
     "error": "string",  # one line; '' when ok
 }
@@ -64,7 +69,7 @@ EVALUATION_COLUMNS: dict[str, str] = {
 
 
 FIT_COLUMNS: dict[str, str] = {
-    "fit_id": "string",  # <generator>-<options hash>/<dataset>/fold<k>
+    "fit_id": "string",  # <generator>/<dataset>/fold<k>/<fit key>
     "generator": "string",
     "options": "string",  # JSON
     "dataset": "string",
@@ -74,6 +79,9 @@ FIT_COLUMNS: dict[str, str] = {
     "status": "string",
     "error": "string",
     "seconds": "float64",
+    "started_at": "float64",  # Unix time the fit started on its worker
+    "finished_at": "float64",
+    "device": "string",
     "discovery_seconds": "float64",  # scm: causal discovery (PC/FCI) part of the fit
     "fit_seconds": "float64",  # scm: SCM mechanism fitting part
     "graph_edge_count": "int64",  # scm: edges of the most probable DAG (-1 if none)

@@ -57,6 +57,7 @@ class ResourceSpec:
     trial_cpus: float = 1.0
     trial_gpus: float = 0.0
     max_concurrent_trials: int = 0  # 0: as many as resources allow
+    max_concurrent_fits: int = 0  # 0: the fit nodes' CPUs (half the CPUs on one machine)
 
 
 @dataclass(frozen=True)
@@ -465,6 +466,9 @@ def _resources(v: _Validator, raw: Any) -> ResourceSpec:
         max_concurrent_trials=v.integer(raw, "max_concurrent_trials",
                                         default=d.max_concurrent_trials, minimum=0,
                                         where="resources"),
+        max_concurrent_fits=v.integer(raw, "max_concurrent_fits",
+                                      default=d.max_concurrent_fits, minimum=0,
+                                      where="resources"),
     )
 
 

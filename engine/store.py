@@ -4,7 +4,9 @@
         spec.yaml                      copy of the sweep file that was run
         synthetic/<generator>/<dataset>/fold<k>/<fit key>/synthetic.parquet, fit.json
         trials/<method>/<dataset>/fold<k>/scale<s>_mix<m>_seed<seed>/result.json
+        baselines/<key>.json           zero-shot scores shared by all trials of a dataset-fold
         tune/                          Ray Tune experiment folders (TensorBoard logs)
+        status.json                    live progress (``causalmix status``)
         results.parquet, evaluations.parquet, fits.parquet, scaling_curves.csv, report/
 
 A killed sweep never leaves half a file: every write goes to a temporary file that is renamed.
@@ -72,6 +74,14 @@ class SweepStore:
             return Path(fit_dir).relative_to(self.root / "synthetic").as_posix()
         except ValueError:
             return Path(fit_dir).as_posix()
+
+    def baseline_path(self, key: str) -> Path:
+        """The shared zero-shot scores of one (dataset-fold, model, preprocessing)."""
+        return self.root / "baselines" / f"{key[:20]}.json"
+
+    @property
+    def status_path(self) -> Path:
+        return self.root / "status.json"
 
     def trial_path(self, trial_id: str) -> Path:
         return self.root / "trials" / trial_id / "result.json"
@@ -251,3 +261,39 @@ def write_results(sweep_dir: Path, trial_ids: list[str] | None = None) -> pd.Dat
     atomic_write_parquet(sweep_dir / "evaluations.parquet", ev)
     atomic_write_parquet(sweep_dir / "fits.parquet", collect_fits(sweep_dir))
     return res
+
+
+class ResultsBook:
+    """The rows of a running sweep, kept in memory so that refreshing the result tables does
+    not re-read every trial record (one read per trial at start, one per finished trial)."""
+
+    def __init__(self, store: SweepStore, trial_ids: list[str]) -> None:
+        self.store = store
+        self.order = list(trial_ids)
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.evals: dict[str, list[dict[str, Any]]] = {}
+        for tid in self.order:
+            rec = store.read_trial(tid)
+            if rec is not None:
+                self.add(tid, rec)
+
+    def add(self, trial_id: str, record: dict[str, Any]) -> None:
+        self.rows[trial_id] = record["result"]
+        self.evals[trial_id] = record.get("evaluations", [])
+
+    def refresh(self, trial_id: str) -> dict[str, Any]:
+        """Re-read one trial's record (written by its worker); returns its row ({} if none)."""
+        rec = self.store.read_trial(trial_id)
+        if rec is not None:
+            self.add(trial_id, rec)
+        return self.rows.get(trial_id, {})
+
+    def write(self) -> pd.DataFrame:
+        rows = [self.rows[t] for t in self.order if t in self.rows]
+        evals = [e for t in self.order for e in self.evals.get(t, [])]
+        res = results_frame(rows)
+        root = self.store.root
+        atomic_write_parquet(root / "results.parquet", res)
+        atomic_write_parquet(root / "evaluations.parquet", evaluations_frame(evals))
+        atomic_write_parquet(root / "fits.parquet", collect_fits(root))
+        return res

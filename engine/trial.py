@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from engine.data.folds import derive_seed
 from engine.data.preprocess import TablePreprocessor
+from engine.errors import CausalMixError
 from engine.finetune import (
     EpisodeSampler,
     EvalSplit,
     Evaluation,
     FinetuneLogger,
+    FinetuneResult,
     finetune,
 )
 from engine.fold_data import load_fold
@@ -19,12 +24,14 @@ from engine.generator_fits import load_synthetic, one_line
 from engine.plan import TrialJob
 from engine.results_schema import METRICS, normalized_improvement
 from engine.store import SweepStore
+from engine.warm import baseline_key, shared_baseline, warm_model
 
 
 def run_trial(job: TrialJob, logger: FinetuneLogger | None = None) -> dict[str, Any]:
     """Run one trial; never raises for bad data: failures become a row with status 'error'."""
     t0 = time.perf_counter()
     row = base_row(job)
+    row["started_at"] = time.time()
     evaluations: list[dict[str, Any]] = []
     try:
         row_update, evaluations = _run(job, logger)
@@ -33,6 +40,7 @@ def run_trial(job: TrialJob, logger: FinetuneLogger | None = None) -> dict[str, 
     except Exception as exc:  # noqa: BLE001 - stored as one readable line
         row.update(status="error", error=one_line(exc))
     row["seconds"] = time.perf_counter() - t0
+    row["finished_at"] = time.time()
     return trial_record(job, row, evaluations)
 
 
@@ -42,12 +50,35 @@ def trial_record(job: TrialJob, row: dict[str, Any], evaluations: list[dict[str,
     return {"key": job.key, "inputs": job.inputs, "result": row, "evaluations": evaluations}
 
 
-def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]]:
+def trial_device(job: TrialJob) -> str:
+    """'cuda' when the trial asked for a GPU (one-line error if this node has none), else
+    'cpu': a GPU trial never silently falls back to the CPU."""
     import torch
 
-    from engine.models import load_model
+    if job.trial_gpus <= 0:
+        return "cpu"
+    if not torch.cuda.is_available():
+        import socket
 
-    torch.set_num_threads(max(1, int(job.trial_cpus)))
+        raise CausalMixError(f"the trial asked for a GPU (resources.trial_gpus="
+                             f"{job.trial_gpus:g}) but CUDA is not available on "
+                             f"{socket.gethostname()}")
+    return "cuda"
+
+
+@dataclass
+class TrialData:
+    """One trial's model-side arrays: real training (context), validation, test, synthetic."""
+
+    train: EvalSplit
+    val: EvalSplit
+    test: EvalSplit
+    synthetic: tuple[np.ndarray, np.ndarray] | None
+    n_classes: int
+
+
+def prepare_data(job: TrialJob) -> TrialData:
+    """Fold rows through preprocessing fitted on training rows only; synthetic rows too."""
     fold = load_fold(job.fold)
     X_tr, y_tr = fold.rows("train")
     X_va, y_va = fold.rows("val")
@@ -55,35 +86,52 @@ def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]
     ytr, yva, yte = fold.codes(y_tr), fold.codes(y_va), fold.codes(y_te)
     prep = TablePreprocessor(max_features=job.preprocessing.max_features)
     Ztr = prep.fit_transform(X_tr, ytr)
-    Zva, Zte = prep.transform(X_va), prep.transform(X_te)
-
-    Zsyn = ysyn = None
+    synthetic = None
     if job.generator:
         X_syn, y_syn = load_synthetic(job.synthetic_dir, job.n_synthetic)
-        Zsyn, ysyn = prep.transform(X_syn), fold.codes(y_syn)
+        synthetic = (prep.transform(X_syn), fold.codes(y_syn))
+    return TrialData(EvalSplit(Ztr, ytr, Ztr, ytr), EvalSplit(Ztr, ytr, prep.transform(X_va), yva),
+                     EvalSplit(Ztr, ytr, prep.transform(X_te), yte), synthetic, fold.n_classes)
 
-    device = "cuda" if job.trial_gpus > 0 and torch.cuda.is_available() else "cpu"
-    options = {k: v for k, v in job.model.items() if k != "name"}
-    model = load_model(job.model["name"], device=device, **options)
-    n_classes = fold.n_classes
-    model.check_table(len(Ztr), Ztr.shape[1], n_classes)
+
+def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]]:
+    import torch
+
+    torch.set_num_threads(max(1, int(job.trial_cpus)))
+    device = trial_device(job)
+    data = prepare_data(job)
+    model = warm_model(job.model, device)
+    Ztr, ytr = data.train.X, data.train.y
+    model.check_table(len(Ztr), Ztr.shape[1], data.n_classes)
+
+    t_score = time.perf_counter()
+    store = SweepStore(job.sweep_dir)
+    initial, computed = shared_baseline(store, baseline_key(job.inputs), model, data.val,
+                                        data.test, data.n_classes)
+    scoring = time.perf_counter() - t_score if computed else 0.0
 
     seed = derive_seed("trial", job.trial_id)
     cfg = job.finetune
     real_X, real_y = Ztr, ytr
     if job.generator and job.mix_ratio >= 1.0:
         real_X, real_y = Ztr[:0], ytr[:0]  # synthetic-only episodes
+    Zsyn, ysyn = data.synthetic if data.synthetic is not None else (None, None)
     sampler = EpisodeSampler(real_X, real_y, Zsyn, ysyn, job.mix_ratio, cfg.episode_rows,
                              cfg.query_fraction, seed)
-    val = EvalSplit(Ztr, ytr, Zva, yva)
-    test = EvalSplit(Ztr, ytr, Zte, yte)
-    res = finetune(model, sampler, val, test, n_classes, cfg, seed, logger)
+    t_ft = time.perf_counter()
+    res = finetune(model, sampler, data.val, data.test, data.n_classes, cfg, seed, logger,
+                   initial=initial)
+    row = _scores_row(data, res)
+    row.update(finetune_seconds=time.perf_counter() - t_ft, scoring_seconds=scoring,
+               device=str(model.device))
+    return row, [_eval_row(job, e) for e in res.evaluations]
 
-    zero = res.evaluations[0]
-    best = res.best
+
+def _scores_row(data: TrialData, res: FinetuneResult) -> dict[str, Any]:
+    zero, best = res.evaluations[0], res.best
     row: dict[str, Any] = {
-        "n_context": len(Ztr), "n_val": len(Zva), "n_test": len(Zte),
-        "n_features": Ztr.shape[1], "n_classes": n_classes,
+        "n_context": len(data.train.X), "n_val": len(data.val.X), "n_test": len(data.test.X),
+        "n_features": data.train.X.shape[1], "n_classes": data.n_classes,
         "best_step": res.best_step, "steps_run": res.steps_run,
         "normalized_improvement_pct": normalized_improvement(best.test["roc_auc"],
                                                              zero.test["roc_auc"]),
@@ -93,8 +141,7 @@ def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]
         row[f"zero_shot_test_{m}"] = zero.test[m]
         row[f"val_{m}"] = best.val[m]
         row[f"test_{m}"] = best.test[m]
-    evals = [_eval_row(job, e) for e in res.evaluations]
-    return row, evals
+    return row
 
 
 def base_row(job: TrialJob) -> dict[str, Any]:

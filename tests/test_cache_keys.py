@@ -17,6 +17,8 @@ from engine.plan import make_plan
 from engine.spec import parse_spec
 from tests.conftest import small_spec
 
+TIMING = ["seconds", "started_at", "finished_at", "finetune_seconds", "scoring_seconds"]
+
 
 def _spec(tmp: Path, store: str, **overrides: Any):
     base = small_spec(tmp, storage=str(tmp / store), datasets=["sklearn/wine"],
@@ -27,8 +29,8 @@ def _spec(tmp: Path, store: str, **overrides: Any):
 
 
 def _results(sweep_dir: Path) -> pd.DataFrame:
-    res = pd.read_parquet(sweep_dir / "results.parquet")
-    return res.drop(columns=["seconds"]).sort_values("trial_id").reset_index(drop=True)
+    res = pd.read_parquet(sweep_dir / "results.parquet").drop(columns=TIMING)
+    return res.sort_values("trial_id").reset_index(drop=True)
 
 
 def _stamps(sweep_dir: Path, pattern: str) -> dict[Path, int]:

@@ -1,0 +1,180 @@
+"""The sweep's working phase: generator fits and Ray Tune trials at the same time.
+
+All fits the remaining trials need start at once as Ray tasks (``engine.fit_pool``, bounded
+concurrency); Tune asks the ``ReadyTrials`` searcher for work and gets trials whose synthetic
+table exists. Trial actors are reused (``reuse_actors``), so a worker keeps its imports, loaded
+model and fold data across trials (``engine.warm``). Each trial stores its own record; the
+driver keeps the result tables and ``status.json`` current.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ray import tune
+
+from engine.fit_pool import FitPool
+from engine.plan import FitJob, TrialJob
+from engine.progress import Progress
+from engine.store import ResultsBook, SweepStore
+from engine.tune_search import ReadyTrials
+
+
+def log(msg: str) -> None:
+    print(f"[causalmix] {msg}", flush=True)
+
+
+class SweepRun:
+    """Fits, searcher, progress and result tables of one run of a sweep."""
+
+    def __init__(self, store: SweepStore, book: ResultsBook, progress: Progress,
+                 trials: list[TrialJob], fits: list[FitJob], ready_fits: set[str]) -> None:
+        self.store, self.book, self.progress = store, book, progress
+        self.searcher = ReadyTrials(trials, ready_fits, self.fail_trial)
+        self.pool: FitPool | None = None
+        self.fits = fits
+        self.last_write = 0.0
+
+    def start_fits(self, cpus: float, max_in_flight: int, extra: dict[str, float]) -> None:
+        self.pool = FitPool(self.fits, cpus, max_in_flight, extra, self.fit_done)
+        self.searcher.poll = self.poll
+        self.poll()
+
+    def poll(self) -> None:
+        if self.pool is not None:
+            self.pool.poll()
+            counts = self.pool.counts()
+            self.progress.fits.update(running=counts["running"])
+        self.progress.save()
+
+    def fit_done(self, job: FitJob, summary: dict[str, Any]) -> None:
+        what = f"{job.generator} on {job.fold.dataset['name']} fold {job.fold.fold}"
+        if summary.get("status") == "ok":
+            self.progress.fits["done"] += 1
+            log(f"  fitted {what} in {summary.get('seconds', 0):.1f}s | {self.progress.line()}")
+            self.searcher.fit_done(job, None)
+        else:
+            self.progress.fits["failed"] += 1
+            log(f"  FAILED fit {what}: {summary.get('error', '')}")
+            self.searcher.fit_done(job, summary.get("error", "unknown error"))
+
+    def fail_trial(self, job: TrialJob, error: str) -> None:
+        """Record a trial that cannot run (its fit failed, or its worker crashed)."""
+        from engine.trial import base_row, trial_record
+
+        row = base_row(job)
+        row.update(status="error", error=error, seconds=0.0)
+        rec = trial_record(job, row, [])
+        self.store.write_trial(job.trial_id, rec)
+        self.book.add(job.trial_id, rec)
+        self.progress.trials["failed"] += 1
+
+    def trial_finished(self, trial_id: str) -> dict[str, Any]:
+        row = self.book.refresh(trial_id)
+        self.progress.trials["running"] -= 1
+        self.progress.trials["done" if row.get("status") == "ok" else "failed"] += 1
+        self.write_tables()
+        return row
+
+    def write_tables(self, force: bool = False) -> None:
+        if force or time.monotonic() - self.last_write > 15:
+            self.book.write()
+            self.last_write = time.monotonic()
+
+
+class _Callback(tune.Callback):
+    """Polls the fit pool every Tune step; one log line per finished trial."""
+
+    def __init__(self, run: SweepRun, jobs: dict[str, TrialJob]) -> None:
+        self.run, self.jobs = run, jobs
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        self.run.poll()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.run.progress.trials["running"] += 1
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        tid = trial.config["trial_id"]
+        row = self.run.trial_finished(tid)
+        log(f"  {tid}: {_outcome(row)} | {self.run.progress.line()}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        tid = trial.config["trial_id"]
+        self.run.progress.trials["running"] -= 1
+        self.run.fail_trial(self.jobs[tid], f"trial worker crashed: {_crash_reason(trial)}")
+        log(f"  {tid}: worker crashed | {self.run.progress.line()}")
+
+
+def _crash_reason(trial: Any) -> str:
+    """The last line of Tune's error file for a crashed trial (its exception), if readable."""
+    path = getattr(trial, "error_file", None)
+    try:
+        lines = [ln for ln in open(path).read().splitlines() if ln.strip()] if path else []
+    except OSError:
+        lines = []
+    return lines[-1][:300] if lines else "no error message"
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    if row.get("status") != "ok":
+        return f"ERROR {row.get('error', '')}"
+    return (f"test ROC-AUC {row.get('test_roc_auc', float('nan')):.4f} "
+            f"(zero-shot {row.get('zero_shot_test_roc_auc', float('nan')):.4f}, "
+            f"{row.get('normalized_improvement_pct', float('nan')):+.2f}%) "
+            f"best step {row.get('best_step')}/{row.get('steps_run')}")
+
+
+def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
+             max_concurrent: int | None, verbose: int) -> None:
+    """Run ``jobs`` as Tune trials, released by the searcher as their fits land."""
+    by_id = {j.trial_id: j for j in jobs}
+    trainable = tune.with_resources(tune.with_parameters(tune_trainable, jobs=by_id), resources)
+    tune_dir = run.store.tune_dir
+    tune_dir.mkdir(parents=True, exist_ok=True)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=run.searcher, num_samples=len(jobs), reuse_actors=True,
+            max_concurrent_trials=max_concurrent,
+            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=f"run-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(tune_dir),
+            verbose=verbose, callbacks=[_Callback(run, by_id)],
+            failure_config=tune.FailureConfig(max_failures=1),
+        ),
+    )
+    log(f"fine-tuning: {len(jobs)} trials on Ray Tune (logs: {tune_dir})")
+    tuner.fit()
+
+
+def _trial_name(trial: Any) -> str:
+    return str(trial.config["trial_id"]).replace("/", "_")[:120]
+
+
+def tune_trainable(config: dict[str, Any], jobs: dict[str, TrialJob]) -> None:
+    """Tune function trainable: run one trial, store its result, report every evaluation."""
+    from engine.trial import run_trial
+
+    job = jobs[config["trial_id"]]
+    rec = run_trial(job, logger=TuneReportLogger())
+    SweepStore(job.sweep_dir).write_trial(job.trial_id, rec)
+    row = rec["result"]
+    final = {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    final.update(final=True, ok=row["status"] == "ok", step=row.get("steps_run", 0))
+    tune.report(final)
+
+
+class TuneReportLogger:
+    """Forwards each fine-tuning evaluation to ``ray.tune.report`` (one hook, as in the logger
+    protocol of ``engine.finetune``)."""
+
+    def on_evaluation(self, evaluation: Any, is_best: bool) -> None:
+        metrics = {"step": evaluation.step, "is_best": float(is_best), "final": False, "ok": True}
+        if evaluation.train_loss == evaluation.train_loss:
+            metrics["train_loss"] = evaluation.train_loss
+        metrics.update({f"val_{k}": v for k, v in evaluation.val.items()})
+        metrics.update({f"eval_test_{k}": v for k, v in evaluation.test.items()})
+        tune.report(metrics)

@@ -1,0 +1,62 @@
+"""What a warm trial worker keeps across trials: loaded models and zero-shot baselines.
+
+Tune reuses trial actors (``reuse_actors=True``), so a worker process runs many trials. A model
+is loaded once per (spec, device) and its pretrained weights are restored before every trial.
+The zero-shot baseline of a (dataset-fold, model, preprocessing) is the same for every method
+and grid point: it is computed once, kept in the process and stored in the sweep folder, so
+that other workers and later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine.finetune import EvalSplit, Evaluation, evaluate
+from engine.models.base import InContextClassifier
+from engine.store import SweepStore, read_json
+
+_MODELS: dict[str, tuple[InContextClassifier, dict[str, Any]]] = {}
+_BASELINES: dict[str, Evaluation] = {}
+BASELINE_INPUTS = ("version", "fold", "model", "preprocessing", "device")
+
+
+def warm_model(spec: dict[str, Any], device: str) -> InContextClassifier:
+    """The model of ``spec`` on ``device`` with its pretrained weights (loaded once)."""
+    from engine.models import load_model
+
+    key = json.dumps([spec, device], sort_keys=True, default=str)
+    if key not in _MODELS:
+        options = {k: v for k, v in spec.items() if k != "name"}
+        model = load_model(spec["name"], device=device, **options)
+        _MODELS[key] = (model, model.state_dict())
+    model, pristine = _MODELS[key]
+    model.load_state_dict(pristine)
+    model.module.eval()
+    return model
+
+
+def baseline_key(inputs: dict[str, Any]) -> str:
+    from engine.cache_keys import digest
+
+    return digest({k: inputs.get(k) for k in BASELINE_INPUTS})
+
+
+def shared_baseline(store: SweepStore, key: str, model: InContextClassifier, val: EvalSplit,
+                    test: EvalSplit, n_classes: int) -> tuple[Evaluation, bool]:
+    """The zero-shot evaluation (step 0) and whether it was computed here."""
+    if key in _BASELINES:
+        return _BASELINES[key], False
+    path = store.baseline_path(key)
+    stored = read_json(path)
+    if stored and stored.get("key") == key:
+        ev = Evaluation(0, float("nan"), stored["val"], stored["test"])
+        _BASELINES[key] = ev
+        return ev, False
+    ev = Evaluation(0, float("nan"), evaluate(model, val, n_classes),
+                    evaluate(model, test, n_classes))
+    from engine.store import atomic_write_json
+
+    atomic_write_json(path, {"key": key, "val": ev.val, "test": ev.test})
+    _BASELINES[key] = ev
+    return ev, True
