@@ -49,6 +49,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "finetune_seconds": "float64",  # in the fine-tuning loop (steps and evaluations)
     "scoring_seconds": "float64",  # zero-shot scoring (0 when the shared baseline was reused)
     "device": "string",  # 'cpu' or 'cuda:<i>' where the trial ran
+    "worker": "string",  # <host>:<pid> of the (reused) trial worker process
     "status": "string",  # 'ok' or 'error'
     "error": "string",  # one line; '' when ok
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +33,7 @@ def run_trial(job: TrialJob, logger: FinetuneLogger | None = None) -> dict[str, 
     """Run one trial; never raises for bad data: failures become a row with status 'error'."""
     t0 = time.perf_counter()
     row = base_row(job)
-    row["started_at"] = time.time()
+    row.update(started_at=time.time(), worker=f"{socket.gethostname()}:{os.getpid()}")
     evaluations: list[dict[str, Any]] = []
     try:
         row_update, evaluations = _run(job, logger)
@@ -58,8 +60,6 @@ def trial_device(job: TrialJob) -> str:
     if job.trial_gpus <= 0:
         return "cpu"
     if not torch.cuda.is_available():
-        import socket
-
         raise CausalMixError(f"the trial asked for a GPU (resources.trial_gpus="
                              f"{job.trial_gpus:g}) but CUDA is not available on "
                              f"{socket.gethostname()}")

@@ -100,7 +100,7 @@ def demo_tables(
                     ev[f"val_{m}"] = (1 - val[i]) if sign < 0 else val[i]
                     ev[f"test_{m}"] = (1 - test[i]) if sign < 0 else test[i]
                 evaluations.append(ev)
-    res = pd.DataFrame(results)[list(RESULT_COLUMNS)]
+    res = pd.DataFrame(results).reindex(columns=list(RESULT_COLUMNS))
     evs = pd.DataFrame(evaluations)[list(EVALUATION_COLUMNS)]
     return res, evs
 
