@@ -17,6 +17,7 @@ from engine.causal import (
     orient_acyclic,
     sample_dags,
 )
+from engine.causal.discovery import AUTO_KERNEL_MAX_COLUMNS, resolve_test
 
 # A fixed 10-node DAG: (parent, child, weight).
 TRUE_EDGES = [
@@ -200,3 +201,32 @@ def test_bad_matrix():
         most_probable_dag(np.zeros((2, 3)))
     with pytest.raises(ValueError):
         sample_dags(np.zeros((2, 2)), 2, seed=0, names=["a", "a"])
+
+
+def test_auto_test_is_gsquare_on_discrete_kernel_on_small_fisherz_on_wide():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 3, 800)
+    b = (a + (rng.random(800) < 0.2)) % 3
+    c = (b + (rng.random(800) < 0.2)) % 3
+    disc = discover_edge_probabilities(np.column_stack([a, b, c]), algorithms=["pc"],
+                                       indep_test="auto", discrete_columns=[True] * 3)
+    assert disc.indep_test == "gsq"
+    p = disc.probabilities
+    assert p[0, 1] + p[1, 0] == 1.0 and p[1, 2] + p[2, 1] == 1.0 and p[0, 2] + p[2, 0] == 0.0
+    mixed = discover_edge_probabilities(np.column_stack([a, rng.normal(size=800) + b]),
+                                        algorithms=["pc"], indep_test="auto",
+                                        discrete_columns=[True, False])
+    assert mixed.indep_test == "rcit"
+    assert resolve_test("auto", np.zeros(AUTO_KERNEL_MAX_COLUMNS + 1, dtype=bool)) == "fisherz"
+
+
+def test_rcit_finds_a_non_monotone_edge():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=800)
+    b = a**2 + 0.3 * rng.normal(size=800)  # uncorrelated with a: invisible to Fisher-z
+    x = np.column_stack([a, b, rng.normal(size=800)])
+    rc = discover_edge_probabilities(x, algorithms=["pc"], indep_test="rcit").probabilities
+    assert rc[0, 1] + rc[1, 0] == 1.0
+    assert rc[0, 2] + rc[2, 0] == 0.0
+    again = discover_edge_probabilities(x, algorithms=["pc"], indep_test="rcit").probabilities
+    assert np.array_equal(rc, again)

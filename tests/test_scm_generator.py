@@ -209,3 +209,71 @@ def test_structure_and_fidelity_linear_mechanisms_1000_rows():
 
 def test_structure_and_fidelity_default_mechanisms_2000_rows():
     _check_structure_and_fidelity(2000, "hgb", "hgb")
+
+
+# ---------------------------------------------------------------- mechanisms chosen per node
+def test_auto_mechanisms_pick_linear_boosting_and_heteroscedastic_noise():
+    from engine.generators.scm import _choose_classifier, _choose_regressor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1500, 2))
+    lin = x @ np.array([1.0, -0.5]) + 0.3 * rng.normal(size=1500)
+    nonlin = np.sin(2 * x[:, 0]) + x[:, 1] ** 2 + 0.3 * rng.normal(size=1500)
+    hetero = np.sin(2 * x[:, 0]) + (0.05 + np.exp(1.5 * x[:, 1])) * 0.3 * rng.normal(size=1500)
+    assert _choose_regressor(x, lin, 0) == "linear"
+    assert _choose_regressor(x, nonlin, 0) in ("hgb", "hnm")  # a nonlinear mean
+    assert _choose_regressor(x, hetero, 0) in ("hnm", "hnm_linear")
+    labels = np.where(x[:, 0] + 0.3 * rng.normal(size=1500) > 0, "a", "b").astype(object)
+    assert _choose_classifier(x, labels, 0) == "logistic"
+    ring = np.where(np.hypot(x[:, 0], x[:, 1]) > 1.2, "a", "b").astype(object)
+    assert _choose_classifier(x, ring, 0) == "hgb"
+
+
+def test_heteroscedastic_noise_model_reproduces_the_spread():
+    from dowhy.gcm.ml import SklearnRegressionModel
+
+    from engine.causal.mechanisms import HeteroscedasticNoiseModel
+    from engine.generators.scm import _make_regressor, _make_scale_regressor
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-2, 2, size=(3000, 1))
+    y = x[:, 0] + np.exp(x[:, 0]) * 0.3 * rng.normal(size=3000)
+    mech = HeteroscedasticNoiseModel(SklearnRegressionModel(_make_regressor("hgb", 0)),
+                                     SklearnRegressionModel(_make_scale_regressor(0)))
+    mech.fit(x, y)
+    np.random.seed(0)
+    grid = np.repeat(np.array([[-1.5], [1.5]]), 2000, axis=0)
+    draws = mech.draw_samples(grid).ravel()
+    low, high = draws[:2000].std(), draws[2000:].std()
+    assert 0.5 * 0.3 * np.exp(-1.5) < low < 2.0 * 0.3 * np.exp(-1.5)
+    assert 0.6 * 0.3 * np.exp(1.5) < high < 1.5 * 0.3 * np.exp(1.5)
+    noise = mech.estimate_noise(y, x)
+    assert np.allclose(mech.evaluate(x, noise).ravel(), y)
+    assert isinstance(mech.clone(), HeteroscedasticNoiseModel)
+
+
+def test_auto_mechanisms_on_a_mixed_table_are_recorded():
+    X, y = mixed_table()
+    gen = make_generator("scm", n_dags=1, regressor="auto", classifier="auto").fit(X, y)
+    kinds = {"linear", "hgb", "hnm", "hnm_linear", "logistic"}
+    assert gen.mechanisms_ and set(gen.mechanisms_.values()) <= kinds
+    Xs, ys = gen.sample(100, seed=0)
+    check_schema(X, y, Xs, ys, 100)
+
+
+def test_auto_numeric_transform_per_column():
+    rng = np.random.default_rng(0)
+    gen = make_generator("scm")
+    assert gen.params["numeric_transform"] == "auto"
+    assert gen._transform_of(rng.normal(size=2000)) == "standard"
+    assert gen._transform_of(rng.lognormal(size=2000)) == "quantile"  # skewed
+    zero_inflated = np.where(rng.random(2000) < 0.3, 0.0, rng.normal(5, 1, size=2000))
+    assert gen._transform_of(zero_inflated) == "quantile"
+    assert gen._transform_of(rng.integers(18, 80, size=2000).astype(float)) == "quantile"
+    X = pd.DataFrame({"normal": rng.normal(size=400), "skewed": rng.lognormal(size=400)})
+    y = pd.Series((X["normal"] + np.log(X["skewed"]) > 0).astype(int), name="t")
+    fitted = make_generator("scm", n_dags=1).fit(X, y)
+    kinds = {s.name: len(s.quantiles) > 0 for s in fitted.specs_}
+    assert kinds == {"normal": False, "skewed": True}
+    Xs, _ = fitted.sample(500, seed=0)
+    assert Xs["skewed"].min() >= X["skewed"].min() and Xs["skewed"].max() <= X["skewed"].max()

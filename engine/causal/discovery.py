@@ -43,8 +43,10 @@ import numpy as np
 
 TAIL, ARROW, CIRCLE = -1, 1, 2
 ALGORITHMS = ("pc", "fci")
-INDEP_TESTS = ("fisherz", "chisq", "gsq", "kci")
+INDEP_TESTS = ("fisherz", "chisq", "gsq", "kci", "rcit", "auto")
 _DISCRETE_TESTS = ("chisq", "gsq")
+RCIT_FEATURES = 25  # random Fourier features of the RCIT kernel test (causal-learn: 100)
+AUTO_KERNEL_MAX_COLUMNS = 20  # "auto" uses RCIT up to this many tested columns
 
 
 @dataclass
@@ -59,6 +61,7 @@ class DiscoveryResult:
     duplicates: dict[int, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    indep_test: str = ""
 
 
 def default_depth(n_columns: int) -> int:
@@ -152,6 +155,17 @@ def _discretise(x: np.ndarray, discrete: np.ndarray, n_bins: int) -> np.ndarray:
     return out
 
 
+def resolve_test(indep_test: str, discrete: np.ndarray) -> str:
+    """``auto``: G-square when every tested column is discrete; the RCIT kernel test (it
+    finds non-monotone dependence that Fisher-z misses) up to ``AUTO_KERNEL_MAX_COLUMNS``
+    tested columns; Fisher-z beyond (its cost does not grow with the table's nonlinearity)."""
+    if indep_test != "auto":
+        return indep_test
+    if len(discrete) and bool(np.all(discrete)):
+        return "gsq"
+    return "rcit" if len(discrete) <= AUTO_KERNEL_MAX_COLUMNS else "fisherz"
+
+
 def _pc_depth_kwargs(depth: int) -> dict[str, int | None]:
     from causallearn.search.ConstraintBased.PC import pc
 
@@ -166,18 +180,19 @@ def _pc_depth_kwargs(depth: int) -> dict[str, int | None]:
 def _run_once(x: np.ndarray, algorithm: str, alpha: float, test: str, depth: int) -> np.ndarray:
     """One PC or FCI run; returns the causal-learn endpoint matrix."""
     sink = io.StringIO()
+    extra = {"num_f": RCIT_FEATURES} if test == "rcit" else {}
     with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
         warnings.simplefilter("ignore")
         if algorithm == "pc":
             from causallearn.search.ConstraintBased.PC import pc
 
             cg = pc(x, alpha, test, stable=True, show_progress=False, verbose=False,
-                    **_pc_depth_kwargs(depth))
+                    **_pc_depth_kwargs(depth), **extra)
             return np.asarray(cg.G.graph)
         from causallearn.search.ConstraintBased.FCI import fci
 
         g, _ = fci(x, test, alpha, depth=depth, max_path_length=-1 if depth < 0 else depth,
-                   show_progress=False, verbose=False)
+                   show_progress=False, verbose=False, **extra)
         return np.asarray(g.graph)
 
 
@@ -201,7 +216,8 @@ def discover_edge_probabilities(
     ``bootstrap`` adds that many runs per algorithm on rows resampled with replacement (graded
     probabilities); ``max_rows`` subsamples large tables first; ``discrete_columns`` flags
     columns that hold category codes (used to bin the others for ``chisq``/``gsq``);
-    ``collinear_threshold`` is the |correlation| from which a column counts as a copy.
+    ``collinear_threshold`` is the |correlation| from which a column counts as a copy;
+    ``indep_test="auto"`` picks the test per table (:func:`resolve_test`).
     """
     start = time.perf_counter()
     algos = [a.lower() for a in algorithms]
@@ -227,13 +243,15 @@ def discover_edge_probabilities(
     duplicates = _find_duplicates(x, varying, min(collinear_threshold, 1.0 - 1e-9))
     active = [c for c in varying if c not in duplicates]
 
+    indep_test = resolve_test(indep_test, discrete[active])
+    result_test = indep_test
     eff_depth = default_depth(len(active)) if depth is None else int(depth)
     if indep_test == "fisherz" and len(active) - 2 > n - 5:
         eff_depth = max(0, n - 5) if eff_depth < 0 else min(eff_depth, max(0, n - 5))
 
     probs = np.zeros((d, d))
     result = DiscoveryResult(probs, depth=eff_depth, constant_columns=constant,
-                             duplicates=duplicates)
+                             duplicates=duplicates, indep_test=result_test)
     for copy, original in duplicates.items():
         probs[original, copy] = 1.0
 
