@@ -118,8 +118,16 @@ def model_identity(model: dict[str, Any]) -> dict[str, Any]:
 def fit_inputs(generator: str, options: dict[str, Any], fold: Any, n_samples: int,
                ) -> dict[str, Any]:
     return {"version": KEY_VERSION, "fold": fold_inputs(fold), "generator": generator,
-            "options": options, "params": generator_params(generator, options),
-            "n_samples": n_samples}
+            "generator_version": generator_version(generator), "options": options,
+            "params": generator_params(generator, options), "n_samples": n_samples}
+
+
+def generator_version(generator: str) -> int:
+    """A plug-in's ``VERSION`` (default 1): bumped when the same parameters give other rows."""
+    from engine.generators import GENERATORS, generator_names
+
+    generator_names()
+    return int(getattr(GENERATORS.get(generator), "VERSION", 1))
 
 
 def trial_inputs(trial: Any, fold: dict[str, Any], fit_key: str, model: dict[str, Any],
