@@ -11,7 +11,9 @@ steps. From the recorded timestamps it prints, per repeat and as medians:
 * overhead: median gap between consecutive trials on the same warm worker (start of the next
   minus end of the previous), i.e. what the engine and Tune add per trial;
 * busy: share of trial-slot time spent inside trials between the first fit landing and the
-  last trial ending.
+  last trial ending;
+* first_fit_s / first_trial_s: seconds from the call to the first fit / trial starting (the
+  driver's start-up: plan, preflight, Tune).
 
     python benchmarks/pipeline.py [--repeats 3] [--fit-nodes 1] [--trial-nodes 1]
 
@@ -90,14 +92,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             spec = parse_spec(sweep_spec(Path(tmp), repeat))
-            t0 = time.perf_counter()
+            t0, unix0 = time.perf_counter(), time.time()
             sweep_dir = run_sweep(spec, report=False)
             wall = time.perf_counter() - t0
             res = pd.read_parquet(sweep_dir / "results.parquet")
             fits = pd.read_parquet(sweep_dir / "fits.parquet")
             assert (res["status"] == "ok").all(), res["error"].unique()
             rows.append({"repeat": repeat, **measure(res, fits, wall, args.fit_nodes,
-                                                      args.trial_nodes)})
+                                                      args.trial_nodes),
+                         "first_fit_s": fits["started_at"].min() - unix0,
+                         "first_trial_s": res["started_at"].min() - unix0})
     ray.shutdown()
     cluster.shutdown()
     table = pd.DataFrame(rows)

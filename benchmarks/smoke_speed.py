@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -53,10 +55,25 @@ def main() -> None:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=REPO,
                            capture_output=True)
+        same = same_metrics(Path(tmp) / "base0" / "smoke", Path(tmp) / "now0" / "smoke")
     b, n = statistics.median(times["base"]), statistics.median(times["now"])
     print(f"\n| side | median wall (s) | runs |\n|---|---|---|\n"
           f"| {args.base} | {b:.1f} | {len(times['base'])} |\n| working tree | {n:.1f} | "
-          f"{len(times['now'])} |\n\nspeed-up: {b / n:.2f}x")
+          f"{len(times['now'])} |\n\nspeed-up: {b / n:.2f}x\n\nidentical metrics per method "
+          f"(first repeat, {', '.join(METRICS)}):\n{same.to_string()}")
+
+
+METRICS = ["zero_shot_test_roc_auc", "test_roc_auc", "val_roc_auc", "test_log_loss", "best_step"]
+
+
+def same_metrics(base: Path, now: Path) -> pd.DataFrame:
+    """Per method: trials whose metrics are bit-identical at both commits, out of all."""
+    a = pd.read_parquet(base / "results.parquet").set_index("trial_id")[["method", *METRICS]]
+    b = pd.read_parquet(now / "results.parquet").set_index("trial_id")[METRICS]
+    joined = a.join(b, rsuffix="_now", how="inner")
+    equal = pd.concat([joined[m] == joined[f"{m}_now"] for m in METRICS], axis=1).all(axis=1)
+    return equal.groupby(joined["method"]).agg(["sum", "size"]).rename(
+        columns={"sum": "identical", "size": "trials"})
 
 
 if __name__ == "__main__":

@@ -122,6 +122,13 @@ def fit_inputs(generator: str, options: dict[str, Any], fold: Any, n_samples: in
             "params": generator_params(generator, options), "n_samples": n_samples}
 
 
+def model_inputs(generator: str, options: dict[str, Any], fold: Any) -> dict[str, Any]:
+    """What decides a fitted generator (the fit's inputs without the rows drawn from it)."""
+    inputs = fit_inputs(generator, options, fold, 0)
+    inputs.pop("n_samples")
+    return inputs
+
+
 def generator_version(generator: str) -> int:
     """A plug-in's ``VERSION`` (default 1): bumped when the same parameters give other rows."""
     from engine.generators import GENERATORS, generator_names

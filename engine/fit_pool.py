@@ -64,10 +64,21 @@ class FitPool:
                                timeout=timeout)
             for ref in done:
                 finished.append(self._collect(ref))
-        while self.queue and len(self.running) < self.max_in_flight:
-            job = self.queue.popleft()
+        while len(self.running) < self.max_in_flight:
+            job = self._next_startable()
+            if job is None:
+                break
             self.running[self.remote.remote(job, self.threads)] = job
         return finished
+
+    def _next_startable(self) -> FitJob | None:
+        """The first queued fit whose prerequisite fits (a ``mixed`` fit's members) ended."""
+        waiting = {j.out_dir for j in self.queue} | {j.out_dir for j in self.running.values()}
+        for i, job in enumerate(self.queue):
+            if not waiting.intersection(job.after):
+                del self.queue[i]
+                return job
+        return None
 
     def _collect(self, ref: Any) -> FitJob:
         import ray

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 import time
 from pathlib import Path
@@ -11,10 +12,10 @@ import numpy as np
 import pandas as pd
 
 from engine.data.folds import derive_seed
-from engine.errors import CausalMixError
+from engine.errors import CausalMixError, MissingExtraError
 from engine.fold_data import load_fold
-from engine.plan import FitJob
-from engine.store import atomic_write_json, atomic_write_parquet, read_json
+from engine.plan import FitJob, FoldRef
+from engine.store import atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_json
 
 TARGET_COLUMN = "__target__"
 
@@ -65,11 +66,15 @@ def run_fit(job: FitJob, threads: int = 1) -> dict[str, Any]:
 
         fold = load_fold(job.fold)
         X_train, y_train = fold.rows("train")
-        seed = derive_seed("generator", job.fold.seed, job.fold.dataset["name"], job.fold.fold,
-                           job.generator)
-        _seed_everything(seed)
+        seed = _fit_seed(job.fold, job.generator)
         gen = make_generator(job.generator, **job.options)
+        if job.members:
+            fitted, dropped, summary["members"] = _fitted_members(job, X_train, y_train)
+            gen.use_fitted(fitted, dropped)
+        _seed_everything(seed)
         gen.fit(X_train, y_train)
+        if job.fitted_path:
+            atomic_write_bytes(Path(job.fitted_path), pickle.dumps(gen))
         X_syn, y_syn = gen.sample(job.n_samples, seed=seed)
         table = X_syn.copy()
         table[TARGET_COLUMN] = y_syn.to_numpy()
@@ -82,6 +87,45 @@ def run_fit(job: FitJob, threads: int = 1) -> dict[str, Any]:
     summary["finished_at"] = time.time()
     atomic_write_json(out / "fit.json", summary)
     return summary
+
+
+def _fit_seed(fold: FoldRef, generator: str) -> int:
+    return derive_seed("generator", fold.seed, fold.dataset["name"], fold.fold, generator)
+
+
+def _fitted_members(job: FitJob, X: pd.DataFrame, y: pd.Series,
+                    ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """The fitted members of a ``mixed`` fit: the sweep's kept fits where they exist, else
+    fitted here exactly as the member's own fit would be (same seed) and kept for others.
+    Also returns the members left out (why) and how each was obtained."""
+    from engine.generators import make_generator
+
+    fitted, dropped, how = {}, {}, {}
+    for member in job.members:
+        path = Path(member.fitted_path)
+        gen = _read_pickle(path)
+        how[member.generator] = "reused"
+        if gen is None or list(gen.seen_index_) != list(X.index):
+            how[member.generator] = "fitted"
+            try:
+                gen = make_generator(member.generator, **member.options)
+                _seed_everything(_fit_seed(job.fold, member.generator))
+                gen.fit(X, y)
+            except MissingExtraError as exc:
+                dropped[member.generator] = how[member.generator] = str(exc)
+                continue
+            atomic_write_bytes(path, pickle.dumps(gen))
+        fitted[member.generator] = gen
+    return fitted, dropped, how
+
+
+def _read_pickle(path: Path) -> Any | None:
+    """A kept fitted generator, or None when missing or unreadable (e.g. torn by a kill)."""
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
 
 
 def load_synthetic(out_dir: str, n: int) -> tuple[pd.DataFrame, pd.Series]:

@@ -73,8 +73,9 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
                         len(fits), len(reused))
     run = SweepRun(store, book, progress, todo, pending, {f.out_dir for f in reused})
     r = spec.resources
-    run.start_fits(r.generator_cpus, r.max_concurrent_fits or fit_slots(nodes, r.generator_cpus),
-                   fit_extra)
+    slots = r.max_concurrent_fits or fit_slots(nodes, r.generator_cpus, r.trial_cpus,
+                                               r.trial_gpus)
+    run.start_fits(r.generator_cpus, slots, fit_extra)
     try:
         run_tune(run, todo, {"cpu": r.trial_cpus, "gpu": r.trial_gpus, **trial_extra},
                  r.max_concurrent_trials or None, verbose)

@@ -40,12 +40,17 @@ def placement_extras(nodes: list[dict[str, float]]) -> tuple[dict[str, float], d
     return extra(FIT_RESOURCE), extra(TRIAL_RESOURCE)
 
 
-def fit_slots(nodes: list[dict[str, float]], generator_cpus: float) -> int:
+def fit_slots(nodes: list[dict[str, float]], generator_cpus: float, trial_cpus: float = 1.0,
+              trial_gpus: float = 0.0) -> int:
     """How many fits may run at once by default: all CPUs of the fit nodes when they are
-    labelled; on an unlabelled cluster or one machine, half the CPUs, so that trials that need
-    no fit keep running beside the fits."""
+    labelled; otherwise the CPUs left after reserving those of the trials that can run at once
+    (as many as the GPUs hold, or one CPU-only trial), so that trials keep running beside the
+    fits."""
     labelled = [n for n in nodes if n.get(FIT_RESOURCE, 0) > 0]
     if labelled:
         return max(1, int(sum(n.get("CPU", 0) for n in labelled) // generator_cpus))
-    total = sum(n.get("CPU", 0) for n in nodes)
-    return max(1, int(total // (2 * generator_cpus)))
+    total_cpu = sum(n.get("CPU", 0) for n in nodes)
+    total_gpu = sum(n.get("GPU", 0) for n in nodes)
+    trials = max(1, int(total_gpu // trial_gpus)) if trial_gpus > 0 else 1
+    reserve = min(total_cpu - generator_cpus, trial_cpus * trials)
+    return max(1, int((total_cpu - reserve) // generator_cpus))

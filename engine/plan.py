@@ -6,7 +6,14 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.cache_keys import digest, fit_inputs, fold_inputs, model_identity, trial_inputs
+from engine.cache_keys import (
+    digest,
+    fit_inputs,
+    fold_inputs,
+    model_identity,
+    model_inputs,
+    trial_inputs,
+)
 from engine.finetune import FinetuneConfig
 from engine.methods import METHODS
 from engine.spec import PreprocessingSpec, SweepSpec
@@ -29,10 +36,22 @@ class FoldRef:
 
 
 @dataclass(frozen=True)
+class MemberRef:
+    """A member of a ``mixed`` fit: the generator, its options and where its fitted model is
+    kept (shared with the sweep's own fit of the same generator, options and dataset-fold)."""
+
+    generator: str
+    options: dict[str, Any]
+    fitted_path: str
+
+
+@dataclass(frozen=True)
 class FitJob:
     """One generator fit on one dataset-fold; its synthetic table serves all trials needing it.
 
-    ``key`` digests everything the table depends on (see ``engine.cache_keys``)."""
+    ``key`` digests everything the table depends on (see ``engine.cache_keys``). A fit that a
+    ``mixed`` fit reuses pickles its fitted generator at ``fitted_path``; a ``mixed`` fit lists
+    its ``members`` and runs ``after`` the planned fits of those members."""
 
     generator: str
     options: dict[str, Any]
@@ -41,6 +60,9 @@ class FitJob:
     out_dir: str
     key: str = ""
     inputs: dict[str, Any] = field(default_factory=dict)
+    fitted_path: str = ""
+    members: tuple[MemberRef, ...] = ()
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,7 +110,7 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
             fref = FoldRef(ds.as_dict(), fold, spec.outer_folds, spec.n_train, spec.val_fraction,
                            spec.max_test_rows, spec.seed, spec.split, spec.data_dir)
             pending.extend(_fold_trials(spec, fref, fits))
-    keyed = {slot: _keyed_fit(store, job) for slot, job in fits.items()}
+    keyed = _link_members(store, {slot: _keyed_fit(store, job) for slot, job in fits.items()})
     fold_cache: dict[tuple, dict[str, Any]] = {}
     model = model_identity(spec.model)
     trials = []
@@ -135,6 +157,27 @@ def _keyed_fit(store: SweepStore, job: FitJob) -> FitJob:
     key = digest(inputs)
     out_dir = store.fit_dir(job.generator, job.fold.dataset["name"], job.fold.fold, key)
     return replace(job, key=key, inputs=inputs, out_dir=str(out_dir))
+
+
+def _link_members(store: SweepStore, fits: dict[tuple, FitJob]) -> dict[tuple, FitJob]:
+    """Point every ``mixed`` fit at its members' fitted models, and make the planned fits of
+    those members keep theirs (so ``mixed`` samples from them instead of refitting)."""
+    from engine.generators import make_generator
+
+    for slot, job in list(fits.items()):
+        if job.generator != "mixed":
+            continue
+        members, after = [], []
+        for name, options in make_generator("mixed", **job.options).member_specs():
+            key = digest(model_inputs(name, options, job.fold))
+            path = str(store.fitted_path(name, job.fold.dataset["name"], job.fold.fold, key))
+            members.append(MemberRef(name, options, path))
+            twin = (name, _canonical(options), job.fold.dataset["name"], job.fold.fold)
+            if twin in fits:
+                fits[twin] = replace(fits[twin], fitted_path=path)
+                after.append(fits[twin].out_dir)
+        fits[slot] = replace(job, members=tuple(members), after=tuple(after))
+    return fits
 
 
 def _keyed_trial(trial: TrialJob, fit: FitJob | None, fold: dict[str, Any],

@@ -57,7 +57,7 @@ class ResourceSpec:
     trial_cpus: float = 1.0
     trial_gpus: float = 0.0
     max_concurrent_trials: int = 0  # 0: as many as resources allow
-    max_concurrent_fits: int = 0  # 0: the fit nodes' CPUs (half the CPUs on one machine)
+    max_concurrent_fits: int = 0  # 0: fit nodes' CPUs, or the CPUs trials leave free
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,11 @@ class SweepStore:
         return (self.root / "synthetic" / generator / slug(dataset) / f"fold{fold}"
                 / key[:FIT_KEY_CHARS])
 
+    def fitted_path(self, generator: str, dataset: str, fold: int, model_key: str) -> Path:
+        """A fitted generator kept for reuse (a ``mixed`` fit samples from its members')."""
+        return (self.root / "synthetic" / generator / slug(dataset) / f"fold{fold}"
+                / f"fitted-{model_key[:FIT_KEY_CHARS]}.pkl")
+
     def fit_id(self, fit_dir: str | Path) -> str:
         """The id of a fit: its folder relative to ``<sweep>/synthetic`` ('' for no fit)."""
         if not fit_dir:

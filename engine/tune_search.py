@@ -66,3 +66,9 @@ class ReadyTrials(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         """Nothing to learn: the grid is fixed."""
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: resuming is by the sweep's own keyed records, not Tune's state."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """See ``save``."""

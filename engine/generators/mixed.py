@@ -30,7 +30,13 @@ DEFAULT_MEMBERS = ("scm", "ctgan", "tabebm", "tableaugment")
 @register_generator("mixed")
 class MixedGenerator(Generator):
     """Blend of member generators. Parameters: ``members`` (list of generator names),
-    ``weights`` (``{name: weight}``, default equal), ``params`` (``{name: {param: value}}``)."""
+    ``weights`` (``{name: weight}``, default equal), ``params`` (``{name: {param: value}}``).
+
+    In a sweep the members are the sweep's own fits of the same dataset-fold and settings
+    (``use_fitted``), not refits."""
+
+    OPTIONS = ("members", "weights", "params")
+    VERSION = 2  # 2: members come from the sweep's fits, each fitted with its own seed
 
     def __init__(self, **params: Any) -> None:
         unknown = set(params) - {"members", "weights", "params"}
@@ -57,6 +63,18 @@ class MixedGenerator(Generator):
         self.dropped_: dict[str, str] = {}
         self.generators_: dict[str, Generator] = {}
         self.member_fit_seconds_: dict[str, float] = {}
+        self._prefitted: dict[str, Generator] = {}
+        self._predropped: dict[str, str] = {}
+
+    def member_specs(self) -> list[tuple[str, dict[str, Any]]]:
+        """(generator, parameters) of every member with a positive weight."""
+        return [(m, dict(self.params["params"].get(m, {}))) for m in self.params["members"]
+                if self.params["weights"][m] > 0]
+
+    def use_fitted(self, fitted: dict[str, Generator], dropped: dict[str, str]) -> None:
+        """Members already fitted on the same rows (and members left out, with the reason);
+        ``fit`` then only blends them."""
+        self._prefitted, self._predropped = dict(fitted), dict(dropped)
 
     def _fit(self, X: pd.DataFrame, y: pd.Series) -> None:
         from engine.generators import make_generator
@@ -65,6 +83,13 @@ class MixedGenerator(Generator):
         for name in self.params["members"]:
             if self.params["weights"][name] == 0:
                 self.dropped_[name] = "weight 0"
+                continue
+            if name in self._predropped:
+                self.dropped_[name] = self._predropped[name]
+                continue
+            if name in self._prefitted:
+                self.generators_[name] = self._prefitted[name]
+                self.member_fit_seconds_[name] = 0.0
                 continue
             start = time.perf_counter()
             try:
