@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from engine.generator_fits import run_fit
 from engine.plan import make_plan
@@ -63,3 +64,16 @@ def test_generator_fit_is_deterministic(tmp_path):
     assert a["status"] == b["status"] == "ok"
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "synthetic.parquet"),
                                   pd.read_parquet(tmp_path / "b" / "synthetic.parquet"))
+
+
+def test_gpu_trial_without_cuda_fails_in_one_line(tmp_path):
+    """A trial that asked for a GPU never silently runs on the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    spec = parse_spec(small_spec(tmp_path, datasets=["sklearn/wine"], methods=["finetune"],
+                                 resources={"trial_gpus": 0.5}))
+    row = run_trial(make_plan(spec).trials[0])["result"]
+    assert row["status"] == "error"
+    assert "asked for a GPU" in row["error"] and "CUDA is not available" in row["error"]
