@@ -17,7 +17,8 @@ from engine.plan import make_plan
 from engine.spec import parse_spec
 from tests.conftest import small_spec
 
-TIMING = ["seconds", "started_at", "finished_at", "finetune_seconds", "scoring_seconds"]
+TIMING = ["seconds", "started_at", "finished_at", "finetune_seconds", "scoring_seconds",
+          "worker"]  # where and when, not what
 
 
 def _spec(tmp: Path, store: str, **overrides: Any):
