@@ -44,10 +44,10 @@ DATASETS = ["sklearn/breast_cancer", "sklearn/wine", "sklearn/iris", "sklearn/di
 def sweep_spec(storage: Path, repeat: int) -> dict:
     return {
         "name": f"pipeline{repeat}", "seed": repeat, "storage": str(storage),
-        "datasets": DATASETS, "folds": 2, "outer_folds": 4, "n_train": 96,
+        "datasets": DATASETS, "folds": 3, "outer_folds": 4, "n_train": 96,
         "methods": ["finetune", "causalmixft", "scm"],
         "grid": {"synthetic_scale": [0.5, 1.0], "mix_ratio": [0.25, 0.5]},
-        "finetune": {"steps": 20, "eval_every": 5, "patience": 100, "episode_rows": 64},
+        "finetune": {"steps": 30, "eval_every": 5, "patience": 100, "episode_rows": 64},
         "resources": {"generator_cpus": 1, "trial_cpus": 1},
     }
 
