@@ -270,6 +270,8 @@ def test_auto_numeric_transform_per_column():
     zero_inflated = np.where(rng.random(2000) < 0.3, 0.0, rng.normal(5, 1, size=2000))
     assert gen._transform_of(zero_inflated) == "quantile"
     assert gen._transform_of(rng.integers(18, 80, size=2000).astype(float)) == "quantile"
+    bimodal = np.r_[rng.normal(-3, 1, 1000), rng.normal(3, 1, 1000)]
+    assert gen._transform_of(bimodal) == "quantile"  # normal probability-plot corr. < 0.99
     X = pd.DataFrame({"normal": rng.normal(size=400), "skewed": rng.lognormal(size=400)})
     y = pd.Series((X["normal"] + np.log(X["skewed"]) > 0).astype(int), name="t")
     fitted = make_generator("scm", n_dags=1).fit(X, y)

@@ -24,7 +24,8 @@ Preprocessing (all inside the generator):
   range on output) or mapped to normal scores (``"quantile"``, a rank-based Gaussian copula
   transform, decoded through the observed quantiles). ``numeric_transform="auto"`` (the
   default) picks per column: ``quantile`` when the column is far from normal (|skewness| > 1,
-  excess kurtosis > 3, or one value in more than 2% of the rows), ``standard`` otherwise. On
+  excess kurtosis > 3, normal probability-plot correlation < 0.99, or one value in more than
+  2% of the rows), ``standard`` otherwise. On
   near-normal columns the copula only warps the scale the additive-noise mechanisms are fitted
   on (real and synthetic rows became easier to tell apart on the ground-truth families of
   ``benchmarks/scm_fidelity.py``); on skewed, zero-inflated or heaped real columns standardised
@@ -75,7 +76,8 @@ _TARGET_NODE = "y"
 _MAX_QUANTILES = 1000
 _AUTO_BOOTSTRAP_MAX_NODES = 30
 NUMERIC_TRANSFORMS = ("auto", "quantile", "standard")
-_MAX_ABS_SKEW = 1.0  # "auto": beyond this |skewness| (or excess kurtosis 3x) use "quantile"
+_MAX_ABS_SKEW = 1.0  # "auto": beyond this |skewness| (or excess kurtosis 3) use "quantile"
+_MIN_NORMAL_PPCC = 0.99  # "auto": normal probability-plot correlation below this -> "quantile"
 _MAX_MODE_SHARE = 0.02  # "auto": a value repeated in more than 2% of the rows -> "quantile"
 
 
@@ -377,9 +379,9 @@ class SCMGenerator(Generator):
 
     def _transform_of(self, values: np.ndarray) -> str:
         """``auto``: ``quantile`` for a column far from normal (|skewness| > 1, excess kurtosis
-        > 3, or a value repeated in more than 2% of the rows: zero-inflated, heaped or
-        discrete-like), whose marginal standardised additive-noise mechanisms cannot
-        reproduce; ``standard`` otherwise."""
+        > 3, a normal probability-plot correlation below 0.99 (bimodal, flat), or a value
+        repeated in more than 2% of the rows: zero-inflated, heaped or discrete-like), whose
+        marginal standardised additive-noise mechanisms cannot reproduce; else ``standard``."""
         if self.numeric_transform != "auto":
             return self.numeric_transform
         from scipy.stats import kurtosis, skew
@@ -387,9 +389,11 @@ class SCMGenerator(Generator):
         _, counts = np.unique(values, return_counts=True)
         if counts.max() > _MAX_MODE_SHARE * len(values):
             return "quantile"
-        if abs(float(skew(values))) > _MAX_ABS_SKEW:
+        if abs(float(skew(values))) > _MAX_ABS_SKEW or float(kurtosis(values)) > 3.0:
             return "quantile"
-        return "quantile" if float(kurtosis(values)) > 3 * _MAX_ABS_SKEW else "standard"
+        ranks = (np.arange(1, len(values) + 1) - 0.375) / (len(values) + 0.25)
+        ppcc = float(np.corrcoef(np.sort(values), norm.ppf(ranks))[0, 1])
+        return "quantile" if ppcc < _MIN_NORMAL_PPCC else "standard"
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X: pd.DataFrame, y: pd.Series) -> None:
