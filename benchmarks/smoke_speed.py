@@ -68,9 +68,10 @@ METRICS = ["zero_shot_test_roc_auc", "test_roc_auc", "val_roc_auc", "test_log_lo
 
 def same_metrics(base: Path, now: Path) -> pd.DataFrame:
     """Per method: trials whose metrics are bit-identical at both commits, out of all."""
-    a = pd.read_parquet(base / "results.parquet").set_index("trial_id")[["method", *METRICS]]
-    b = pd.read_parquet(now / "results.parquet").set_index("trial_id")[METRICS]
-    joined = a.join(b, rsuffix="_now", how="inner")
+    a = pd.read_parquet(base / "results.parquet")[["trial_id", "method", *METRICS]]
+    b = pd.read_parquet(now / "results.parquet")[["trial_id", *METRICS]]
+    joined = a.merge(b, on="trial_id", how="outer", suffixes=("", "_now"))
+    joined["method"] = joined["method"].fillna(joined["trial_id"].str.split("/").str[0])
     equal = pd.concat([joined[m] == joined[f"{m}_now"] for m in METRICS], axis=1).all(axis=1)
     return equal.groupby(joined["method"]).agg(["sum", "size"]).rename(
         columns={"sum": "identical", "size": "trials"})
