@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.test_generators_all import _ctgan_installed
+
 REPO = Path(__file__).resolve().parents[1]
 GENERATORS = ("scm", "ctgan", "tabebm", "tableaugment", "mixed")
 
@@ -33,14 +35,6 @@ SMALL: dict[str, dict[str, Any]] = {
     "tabebm": {"steps": 5, "n_negatives": 8, "max_context": 200},
     "tableaugment": {},
 }
-
-
-def _ctgan_installed() -> bool:
-    try:
-        import ctgan  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _params(name: str) -> dict[str, Any]:
