@@ -102,14 +102,15 @@ class SweepPlan:
 
 def make_plan(spec: SweepSpec) -> SweepPlan:
     """Expand a spec into keyed generator fits and trials (datasets x folds x methods x grid)."""
-    store = SweepStore(spec.sweep_dir)
+    sweep_dir = spec.sweep_dir  # resolves the storage path: once, not per trial
+    store = SweepStore(sweep_dir)
     fits: dict[tuple, FitJob] = {}
     pending: list[tuple[TrialJob, tuple]] = []
     for ds in spec.datasets:
         for fold in spec.folds:
             fref = FoldRef(ds.as_dict(), fold, spec.outer_folds, spec.n_train, spec.val_fraction,
                            spec.max_test_rows, spec.seed, spec.split, spec.data_dir)
-            pending.extend(_fold_trials(spec, fref, fits))
+            pending.extend(_fold_trials(spec, fref, fits, str(sweep_dir)))
     keyed = _link_members(store, {slot: _keyed_fit(store, job) for slot, job in fits.items()})
     fold_cache: dict[tuple, dict[str, Any]] = {}
     model = model_identity(spec.model)
@@ -123,7 +124,7 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
     return SweepPlan(fits=list(keyed.values()), trials=trials)
 
 
-def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob],
+def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob], sweep_dir: str,
                  ) -> list[tuple[TrialJob, tuple]]:
     """The trials of one dataset-fold with the slot of the fit each reads (``()``: none);
     registers the (not yet keyed) fits in ``fits``, sized for the largest scale."""
@@ -142,7 +143,7 @@ def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob],
             out.append((TrialJob(
                 trial_id=trial_id(mref.name, fref.dataset["name"], fref.fold, scale, mix,
                                   spec.seed),
-                sweep=spec.name, sweep_dir=str(spec.sweep_dir), method=mref.name,
+                sweep=spec.name, sweep_dir=sweep_dir, method=mref.name,
                 generator=method.generator or "", synthetic_dir="",
                 synthetic_scale=scale, mix_ratio=mix, n_synthetic=n_synthetic(spec, scale),
                 fold=fref, model=dict(spec.model), finetune=spec.finetune,
