@@ -59,7 +59,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
 def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
          todo: list[TrialJob], verbose: int) -> None:
     """Fits and trials of the remaining work, at the same time."""
-    from engine.placement import fit_slots, node_resources, placement_extras
+    from engine.placement import fit_slots, node_resources, placement_extras, trial_slots
     from engine.progress import Progress
     from engine.tune_run import SweepRun, run_tune
 
@@ -78,7 +78,8 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
     run.start_fits(r.generator_cpus, slots, fit_extra)
     try:
         run_tune(run, todo, {"cpu": r.trial_cpus, "gpu": r.trial_gpus, **trial_extra},
-                 r.max_concurrent_trials or None, verbose)
+                 r.max_concurrent_trials or trial_slots(nodes, r.trial_cpus, r.trial_gpus),
+                 verbose)
         while run.pool is not None and not run.pool.finished:  # fits no trial waited for
             run.pool.poll(timeout=1.0)
     finally:

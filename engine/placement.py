@@ -54,3 +54,16 @@ def fit_slots(nodes: list[dict[str, float]], generator_cpus: float, trial_cpus: 
     trials = max(1, int(total_gpu // trial_gpus)) if trial_gpus > 0 else 1
     reserve = min(total_cpu - generator_cpus, trial_cpus * trials)
     return max(1, int((total_cpu - reserve) // generator_cpus))
+
+
+def trial_slots(nodes: list[dict[str, float]], trial_cpus: float, trial_gpus: float) -> int:
+    """How many trials the cluster can hold at once (on the trial nodes when labelled). Tune
+    is told this many, so it stages as many trials as can start: with a custom searcher it
+    would otherwise keep a single trial pending and ramp up one trial at a time."""
+    labelled = [n for n in nodes if n.get(TRIAL_RESOURCE, 0) > 0]
+    slots = 0
+    for n in labelled or nodes:
+        by_cpu = int(n.get("CPU", 0) // trial_cpus) if trial_cpus > 0 else 10**6
+        by_gpu = int(n.get("GPU", 0) // trial_gpus) if trial_gpus > 0 else by_cpu
+        slots += min(by_cpu, by_gpu)
+    return max(1, slots)
