@@ -219,23 +219,6 @@ def _typed_frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.Data
     return pd.DataFrame(data)
 
 
-def collect(
-    sweep_dir: Path, trial_ids: list[str] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read every finished trial (or those named) into results and evaluations frames."""
-    root = sweep_dir / "trials"
-    paths = ([root / t / "result.json" for t in trial_ids] if trial_ids is not None
-             else sorted(root.glob("**/result.json")))
-    rows, evals = [], []
-    for p in paths:
-        rec = read_json(p)
-        if rec is None:
-            continue
-        rows.append(rec["result"])
-        evals.extend(rec.get("evaluations", []))
-    return results_frame(rows), evaluations_frame(evals)
-
-
 def collect_fits(sweep_dir: Path) -> pd.DataFrame:
     """One row per generator fit (fit.json), fidelity metrics flattened to ``fidelity_*``."""
     rows = []
@@ -260,12 +243,13 @@ def collect_fits(sweep_dir: Path) -> pd.DataFrame:
 
 
 def write_results(sweep_dir: Path, trial_ids: list[str] | None = None) -> pd.DataFrame:
-    """(Re)write results.parquet, evaluations.parquet and fits.parquet from the sweep folders."""
-    res, ev = collect(sweep_dir, trial_ids)
-    atomic_write_parquet(sweep_dir / "results.parquet", res)
-    atomic_write_parquet(sweep_dir / "evaluations.parquet", ev)
-    atomic_write_parquet(sweep_dir / "fits.parquet", collect_fits(sweep_dir))
-    return res
+    """(Re)write results.parquet, evaluations.parquet and fits.parquet from the sweep's trial
+    records (those named, else every record on disk)."""
+    if trial_ids is None:
+        root = sweep_dir / "trials"
+        trial_ids = [p.parent.relative_to(root).as_posix()
+                     for p in sorted(root.glob("**/result.json"))]
+    return ResultsBook(SweepStore(sweep_dir), trial_ids).write()
 
 
 class ResultsBook:

@@ -68,9 +68,11 @@ def trial_device(job: TrialJob) -> str:
 
 @dataclass
 class TrialData:
-    """One trial's model-side arrays: real training (context), validation, test, synthetic."""
+    """One trial's model-side arrays: real training rows (the context), validation and test
+    splits scored with that context, and the synthetic rows (if any)."""
 
-    train: EvalSplit
+    X_train: np.ndarray
+    y_train: np.ndarray
     val: EvalSplit
     test: EvalSplit
     synthetic: tuple[np.ndarray, np.ndarray] | None
@@ -90,7 +92,7 @@ def prepare_data(job: TrialJob) -> TrialData:
     if job.generator:
         X_syn, y_syn = load_synthetic(job.synthetic_dir, job.n_synthetic)
         synthetic = (prep.transform(X_syn), fold.codes(y_syn))
-    return TrialData(EvalSplit(Ztr, ytr, Ztr, ytr), EvalSplit(Ztr, ytr, prep.transform(X_va), yva),
+    return TrialData(Ztr, ytr, EvalSplit(Ztr, ytr, prep.transform(X_va), yva),
                      EvalSplit(Ztr, ytr, prep.transform(X_te), yte), synthetic, fold.n_classes)
 
 
@@ -101,7 +103,7 @@ def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]
     device = trial_device(job)
     data = prepare_data(job)
     model = warm_model(job.model, device)
-    Ztr, ytr = data.train.X, data.train.y
+    Ztr, ytr = data.X_train, data.y_train
     model.check_table(len(Ztr), Ztr.shape[1], data.n_classes)
 
     t_score = time.perf_counter()
@@ -130,8 +132,8 @@ def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]
 def _scores_row(data: TrialData, res: FinetuneResult) -> dict[str, Any]:
     zero, best = res.evaluations[0], res.best
     row: dict[str, Any] = {
-        "n_context": len(data.train.X), "n_val": len(data.val.X), "n_test": len(data.test.X),
-        "n_features": data.train.X.shape[1], "n_classes": data.n_classes,
+        "n_context": len(data.X_train), "n_val": len(data.val.X), "n_test": len(data.test.X),
+        "n_features": data.X_train.shape[1], "n_classes": data.n_classes,
         "best_step": res.best_step, "steps_run": res.steps_run,
         "normalized_improvement_pct": normalized_improvement(best.test["roc_auc"],
                                                              zero.test["roc_auc"]),
