@@ -167,6 +167,11 @@ def _describe(gen: Any, X_train: pd.DataFrame, y_train: pd.Series, X_syn: pd.Dat
     graph = getattr(gen, "graph_", None)
     if graph is not None:
         info["graph_edges"] = [[str(a), str(b)] for a, b in graph.edges()]
+    test = getattr(getattr(gen, "discovery_", None), "indep_test", "")
+    if test:
+        info["indep_test"] = str(test)  # what an 'auto' test resolved to
+    if getattr(gen, "mechanisms_", None):
+        info["mechanisms"] = {str(k): str(v) for k, v in gen.mechanisms_.items()}
     try:
         from engine.synthetic_fidelity import fidelity_report
     except ImportError:
