@@ -76,9 +76,11 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
     slots = r.max_concurrent_fits or fit_slots(nodes, r.generator_cpus, r.trial_cpus,
                                                r.trial_gpus)
     run.start_fits(r.generator_cpus, slots, fit_extra)
+    reserve = min(slots, len(pending)) * r.generator_cpus if not fit_extra else 0.0
     try:
         run_tune(run, todo, {"cpu": r.trial_cpus, "gpu": r.trial_gpus, **trial_extra},
-                 r.max_concurrent_trials or trial_slots(nodes, r.trial_cpus, r.trial_gpus),
+                 r.max_concurrent_trials or trial_slots(nodes, r.trial_cpus, r.trial_gpus,
+                                                        reserve),
                  verbose)
         while run.pool is not None and not run.pool.finished:  # fits no trial waited for
             run.pool.poll(timeout=1.0)

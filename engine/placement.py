@@ -56,11 +56,20 @@ def fit_slots(nodes: list[dict[str, float]], generator_cpus: float, trial_cpus: 
     return max(1, int((total_cpu - reserve) // generator_cpus))
 
 
-def trial_slots(nodes: list[dict[str, float]], trial_cpus: float, trial_gpus: float) -> int:
+def trial_slots(nodes: list[dict[str, float]], trial_cpus: float, trial_gpus: float,
+                reserve_cpus: float = 0.0) -> int:
     """How many trials the cluster can hold at once (on the trial nodes when labelled). Tune
     is told this many, so it stages as many trials as can start: with a custom searcher it
-    would otherwise keep a single trial pending and ramp up one trial at a time."""
+    would otherwise keep a single trial pending and ramp up one trial at a time.
+
+    On an unlabelled cluster ``reserve_cpus`` (the running fits' CPUs) are left out, so that
+    reused trial actors, which Tune keeps holding their CPUs between trials, can never take
+    the CPUs the fits that later trials wait for need."""
     labelled = [n for n in nodes if n.get(TRIAL_RESOURCE, 0) > 0]
+    if not labelled:
+        cpus = sum(n.get("CPU", 0) for n in nodes) - reserve_cpus
+        gpus = sum(n.get("GPU", 0) for n in nodes)
+        nodes = [{"CPU": max(cpus, trial_cpus), "GPU": gpus}]
     slots = 0
     for n in labelled or nodes:
         by_cpu = int(n.get("CPU", 0) // trial_cpus) if trial_cpus > 0 else 10**6
