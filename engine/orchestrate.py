@@ -149,6 +149,7 @@ def check_fold_sizes(plan: SweepPlan, offline_only: bool = False) -> None:
     from engine.fold_data import load_fold
 
     seen: set[tuple[str, int]] = set()
+    loaded: set[str] = set()
     for t in plan.trials:
         ref = t.fold
         name = ref.dataset["name"]
@@ -156,7 +157,8 @@ def check_fold_sizes(plan: SweepPlan, offline_only: bool = False) -> None:
                  or mirror_file(name, ref.data_dir) is not None)
         if (name, ref.fold) in seen or (offline_only and not local):
             continue
-        if not any(n == name for n, _ in seen):  # the whole table must load (one line if not)
+        if name not in loaded:  # the whole table must load (one line if not)
+            loaded.add(name)
             load_dataset(name, path=ref.dataset.get("path"), target=ref.dataset.get("target"),
                          data_dir=ref.data_dir)
         seen.add((name, ref.fold))
