@@ -36,14 +36,16 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
         store.save_spec(spec.source)
     plan = make_plan(spec)
     todo, reasons = trials_to_run(store, plan.trials)
-    log(f"sweep '{spec.name}': {len(plan.trials)} trials planned, "
-        f"{len(plan.trials) - len(todo)} reused, {len(todo)} to run{_why(reasons)}; "
-        f"storage {store.root}")
-    book = ResultsBook(store, [t.trial_id for t in plan.trials])
-    if todo:
+    studies = _open_studies(spec, plan, store)
+    searched = sum(st.left for st in studies)
+    log(f"sweep '{spec.name}': {plan.planned_trials} trials planned, "
+        f"{plan.planned_trials - len(todo) - searched} reused, {len(todo) + searched} to run"
+        f"{_why(reasons)}; storage {store.root}")
+    book = ResultsBook(store, [t.trial_id for t in plan.trials] + _study_trial_ids(studies))
+    if todo or searched:
         preflight(spec, plan)
         _connect(address, num_cpus, worker_logs)
-        _run(spec, plan, store, book, todo, tune_verbose)
+        _run(spec, plan, store, book, todo, tune_verbose, studies)
     results = book.write()
     n_ok = int((results["status"] == "ok").sum())
     log(f"results: {len(results)} rows ({n_ok} ok, {len(results) - n_ok} error) -> "
@@ -56,8 +58,26 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     return store.root
 
 
+def _open_studies(spec: SweepSpec, plan: SweepPlan, store: SweepStore) -> list[Any]:
+    """The search's Optuna studies, created or resumed (none in a grid sweep)."""
+    if not plan.studies:
+        return []
+    from engine.studies import open_studies
+
+    studies = open_studies(store, spec.search, plan.studies)
+    log(f"search: {len(studies)} Optuna studies ({spec.search.sampler}, budget "
+        f"{spec.search.budget} each) in {store.search_db}")
+    return studies
+
+
+def _study_trial_ids(studies: list[Any]) -> list[str]:
+    from engine.studies import study_trial_ids
+
+    return [tid for st in studies for tid in study_trial_ids(st)]
+
+
 def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
-         todo: list[TrialJob], verbose: int) -> None:
+         todo: list[TrialJob], verbose: int, studies: list[Any]) -> None:
     """Fits and trials of the remaining work, at the same time."""
     from engine.placement import fit_slots, node_resources, placement_extras, trial_slots
     from engine.progress import Progress
@@ -67,11 +87,15 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
     _check_resources(spec, nodes)
     fit_extra, trial_extra = placement_extras(nodes)
     needed = {t.synthetic_dir for t in todo if t.generator}
+    needed |= {st.job.template.synthetic_dir for st in studies
+               if st.left > 0 and st.job.template.generator}
     fits = [f for f in plan.fits if f.out_dir in needed]
     reused, pending = _fit_decisions(fits)
-    progress = Progress(store, spec.name, len(plan.trials), len(plan.trials) - len(todo),
+    left = len(todo) + sum(st.left for st in studies)
+    progress = Progress(store, spec.name, plan.planned_trials, plan.planned_trials - left,
                         len(fits), len(reused))
-    run = SweepRun(store, book, progress, todo, pending, {f.out_dir for f in reused})
+    run = SweepRun(store, book, progress, todo, pending, {f.out_dir for f in reused},
+                   [st for st in studies if st.left > 0], spec.search)
     r = spec.resources
     slots = r.max_concurrent_fits or fit_slots(nodes, r.generator_cpus, r.trial_cpus,
                                                r.trial_gpus)
@@ -150,7 +174,7 @@ def check_fold_sizes(plan: SweepPlan, offline_only: bool = False) -> None:
 
     seen: set[tuple[str, int]] = set()
     loaded: set[str] = set()
-    for t in plan.trials:
+    for t in plan.trials + [st.template for st in plan.studies]:
         ref = t.fold
         name = ref.dataset["name"]
         local = (ref.dataset.get("path") or name.startswith("sklearn/")
@@ -208,7 +232,15 @@ def plan_summary(spec: SweepSpec) -> dict[str, Any]:
     per_method: dict[str, int] = {}
     for t in plan.trials:
         per_method[t.method] = per_method.get(t.method, 0) + 1
-    return {"trials": len(plan.trials), "generator_fits": len(plan.fits),
+    for st in plan.studies:
+        per_method[st.template.method] = per_method.get(st.template.method, 0) + st.budget
+    search = {}
+    if plan.studies:
+        search = {"search": {"mode": spec.search.mode, "studies": len(plan.studies),
+                             "budget": spec.search.budget, "sampler": spec.search.sampler,
+                             "scheduler": spec.search.scheduler,
+                             "space": {d.name: [d.low, d.high] for d in spec.search.space}}}
+    return {"trials": plan.planned_trials, **search, "generator_fits": len(plan.fits),
             "largest_synthetic_table": plan.largest_fit,
             "max_synthetic_rows": spec.max_synthetic_rows,
             "per_method": per_method, "storage": str(spec.sweep_dir),

@@ -15,9 +15,10 @@ from engine.cache_keys import (
     trial_inputs,
 )
 from engine.finetune import FinetuneConfig
-from engine.methods import METHODS
+from engine.methods import METHODS, Method
+from engine.search_spec import Dimension
 from engine.spec import PreprocessingSpec, SweepSpec
-from engine.store import SweepStore, trial_id
+from engine.store import SweepStore, slug, trial_id
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,31 @@ class TrialJob:
     fit_key: str = ""
     key: str = ""
     inputs: dict[str, Any] = field(default_factory=dict)
+    search: str = ""  # the study of a search trial ('' in a grid)
+    search_number: int = -1  # the trial's number in that study
+
+
+@dataclass(frozen=True)
+class StudyJob:
+    """An Optuna study of one (dataset, fold, method): ``budget`` trials, each the ``template``
+    with the searched ``dims`` set to the point the sampler proposes (``with_point``)."""
+
+    name: str  # method/dataset/fold<k>, also the study's name in the Optuna storage
+    template: TrialJob
+    dims: tuple[Dimension, ...]
+    budget: int
 
 
 @dataclass
 class SweepPlan:
     fits: list[FitJob]
     trials: list[TrialJob]
+    studies: list[StudyJob] = field(default_factory=list)
+
+    @property
+    def planned_trials(self) -> int:
+        """Fixed trials plus every study's budget."""
+        return len(self.trials) + sum(s.budget for s in self.studies)
 
     @property
     def largest_fit(self) -> int:
@@ -106,11 +126,16 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
     store = SweepStore(sweep_dir)
     fits: dict[tuple, FitJob] = {}
     pending: list[tuple[TrialJob, tuple]] = []
+    templates: list[tuple[TrialJob, tuple]] = []
     for ds in spec.datasets:
         for fold in spec.folds:
             fref = FoldRef(ds.as_dict(), fold, spec.outer_folds, spec.n_train, spec.val_fraction,
                            spec.max_test_rows, spec.seed, spec.split, spec.data_dir)
-            pending.extend(_fold_trials(spec, fref, fits, str(sweep_dir)))
+            for trial, slot in _fold_trials(spec, fref, fits, str(sweep_dir)):
+                searched = spec.search.dims_for(bool(trial.generator),
+                                                METHODS[trial.method].synthetic_only)
+                (templates if searched and trial.trial_id.endswith("/search") else pending
+                 ).append((trial, slot))
     keyed = _link_members(store, {slot: _keyed_fit(store, job) for slot, job in fits.items()})
     fold_cache: dict[tuple, dict[str, Any]] = {}
     model = model_identity(spec.model)
@@ -121,7 +146,14 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
         if fkey not in fold_cache:
             fold_cache[fkey] = fold_inputs(ref)
         trials.append(_keyed_trial(trial, keyed.get(slot), fold_cache[fkey], model))
-    return SweepPlan(fits=list(keyed.values()), trials=trials)
+    studies = []
+    for trial, slot in templates:
+        ref = trial.fold
+        template = _keyed_trial(trial, keyed.get(slot), fold_inputs(ref), model)
+        dims = spec.search.dims_for(bool(trial.generator), METHODS[trial.method].synthetic_only)
+        studies.append(StudyJob(trial.trial_id.removesuffix("/search"), template, dims,
+                                spec.search.budget))
+    return SweepPlan(fits=list(keyed.values()), trials=trials, studies=studies)
 
 
 def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob], sweep_dir: str,
@@ -131,7 +163,7 @@ def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob], swee
     out = []
     for mref in spec.methods:
         method = METHODS[mref.name]
-        points = method.grid(spec.synthetic_scales, spec.mix_ratios)
+        points = _points(spec, method)
         slot: tuple = ()
         if method.generator is not None:
             slot = (method.generator, _canonical(mref.options), fref.dataset["name"], fref.fold)
@@ -141,8 +173,7 @@ def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob], swee
                 fits[slot] = FitJob(method.generator, dict(mref.options), fref, need, "")
         for scale, mix in points:
             out.append((TrialJob(
-                trial_id=trial_id(mref.name, fref.dataset["name"], fref.fold, scale, mix,
-                                  spec.seed),
+                trial_id=_point_id(spec, method, fref, scale, mix),
                 sweep=spec.name, sweep_dir=sweep_dir, method=mref.name,
                 generator=method.generator or "", synthetic_dir="",
                 synthetic_scale=scale, mix_ratio=mix, n_synthetic=n_synthetic(spec, scale),
@@ -151,6 +182,48 @@ def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob], swee
                 trial_gpus=spec.resources.trial_gpus,
             ), slot))
     return out
+
+
+def _points(spec: SweepSpec, method: Method) -> list[tuple[float, float]]:
+    """The (scale, mix) points of a method: its grid, or in search mode the one template
+    point (the largest scale the space allows, so the fit covers every proposal)."""
+    points = method.grid(spec.synthetic_scales, spec.mix_ratios)
+    if not spec.search.is_search or method.generator is None:
+        return points
+    scale = spec.search.high("synthetic_scale") or points[0][0]
+    return [(scale, points[0][1])]
+
+
+def _point_id(spec: SweepSpec, method: Method, fref: FoldRef, scale: float, mix: float) -> str:
+    searched = spec.search.dims_for(method.generator is not None, method.synthetic_only)
+    if searched:  # a study's template: '<method>/<dataset>/fold<k>/search'
+        return f"{method.name}/{slug(fref.dataset['name'])}/fold{fref.fold}/search"
+    return trial_id(method.name, fref.dataset["name"], fref.fold, scale, mix, spec.seed)
+
+
+def with_point(study: StudyJob, slot: int, params: dict[str, Any], number: int = -1,
+               ) -> TrialJob:
+    """The trial in budget ``slot`` of a study (Optuna trial ``number``): its template at the
+    proposed point, keyed anew. Pure, so the driver (resume checks) and the trial worker
+    derive the same job; a trial asked again after an interruption keeps its slot, so its
+    id, record and seed stay the same."""
+    t = study.template
+    scale = float(params.get("synthetic_scale", t.synthetic_scale))
+    mix = float(params.get("mix_ratio", t.mix_ratio))
+    tuned = {k: params[k] for k in ("lr", "steps") if k in params}
+    if "steps" in tuned:
+        tuned["steps"] = int(tuned["steps"])
+    job = replace(t, trial_id=search_trial_id(study.name, slot, t.fold.seed),
+                  search=study.name, search_number=number, synthetic_scale=scale,
+                  mix_ratio=mix,
+                  n_synthetic=int(round(scale * t.fold.n_train)) if t.generator else 0,
+                  finetune=replace(t.finetune, **tuned))
+    inputs = trial_inputs(job, t.inputs["fold"], t.fit_key, t.inputs["model"])
+    return replace(job, key=digest(inputs), inputs=inputs)
+
+
+def search_trial_id(study: str, slot: int, seed: int) -> str:
+    return f"{study}/search{slot:03d}_seed{seed}"
 
 
 def _keyed_fit(store: SweepStore, job: FitJob) -> FitJob:

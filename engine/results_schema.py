@@ -36,6 +36,11 @@ RESULT_COLUMNS: dict[str, str] = {
     "n_features": "int64",
     "n_classes": "int64",
     "n_synthetic": "int64",
+    "lr": "float64",  # fine-tuning learning rate
+    "finetune_steps": "int64",  # fine-tuning step budget (steps_run may stop earlier)
+    "search": "string",  # the Optuna study (method/dataset/fold<k>) in search mode; '' in a grid
+    "search_number": "int64",  # the trial's number in its study (-1 in a grid)
+    "stopped_early": "bool",  # stopped by the search's ASHA scheduler (scores: best so far)
     **{f"zero_shot_val_{m}": "float64" for m in METRICS},
     **{f"zero_shot_test_{m}": "float64" for m in METRICS},
     **{f"val_{m}": "float64" for m in METRICS},  # at the selected (best-validation) step

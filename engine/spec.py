@@ -17,11 +17,12 @@ from engine.errors import SpecError
 from engine.finetune import FinetuneConfig as FinetuneSpec
 from engine.methods import METHODS
 from engine.plugin_options import check_generator_options, check_model_options
+from engine.search_spec import SearchSpec, parse_search
 
 TOP_LEVEL_FIELDS = {
     "name", "seed", "storage", "datasets", "folds", "outer_folds", "n_train", "val_fraction",
     "max_test_rows", "methods", "grid", "model", "finetune", "resources", "preprocessing",
-    "split", "data_dir", "max_synthetic_rows",
+    "split", "data_dir", "max_synthetic_rows", "search",
 }
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 2**31 - 1  # bound for every other integer field
@@ -90,6 +91,7 @@ class SweepSpec:
     split: str = "kfold"  # fold protocol: 'kfold' (seeded stratified) or 'tabarena' (OpenML task)
     data_dir: str | None = None  # mirror directory of <name>.parquet/.csv (no network)
     max_synthetic_rows: int = DEFAULT_MAX_SYNTHETIC_ROWS  # cap on one fit's synthetic table
+    search: SearchSpec = field(default_factory=SearchSpec)  # grid, or an Optuna search
     source: str = "<memory>"
 
     @property
@@ -151,7 +153,8 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
     methods = _methods(v, raw)
     scales, mixes = _grid(v, raw)
     cap = v.integer(raw, "max_synthetic_rows", default=DEFAULT_MAX_SYNTHETIC_ROWS, minimum=1)
-    _check_table_cap(v, scales, n_train, cap)
+    search = parse_search(v, raw.get("search"), scales, mixes, "grid" in raw)
+    _check_table_cap(v, scales, n_train, cap, search)
     model = _model(v, raw)
     finetune = _finetune(v, raw.get("finetune"))
     resources = _resources(v, raw.get("resources"))
@@ -162,7 +165,7 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
         max_test_rows=max_test_rows, methods=methods, synthetic_scales=scales,
         mix_ratios=mixes, model=model, finetune=finetune, resources=resources,
         preprocessing=prep, split=split, data_dir=data_dir, max_synthetic_rows=cap,
-        source=source,
+        search=search, source=source,
     )
 
 
@@ -184,8 +187,14 @@ def _storage(v: _Validator, raw: dict, name: str) -> str:
     return str(path)
 
 
-def _check_table_cap(v: _Validator, scales: tuple[float, ...], n_train: int, cap: int) -> None:
+def _check_table_cap(v: _Validator, scales: tuple[float, ...], n_train: int, cap: int,
+                     search: SearchSpec) -> None:
     """A typo in the grid must not exhaust memory: synthetic rows per fit are capped."""
+    high = search.high("synthetic_scale")
+    if high is not None and int(round(high * n_train)) > cap:
+        raise SpecError(v.source, "search.space.synthetic_scale", f"high {high:g} x n_train "
+                        f"{n_train} = {int(round(high * n_train)):,} synthetic rows per fit, "
+                        f"above max_synthetic_rows={cap:,} (raise it if you mean it)")
     for i, s in enumerate(scales):
         rows = int(round(s * n_train))
         if rows > cap:

@@ -5,6 +5,7 @@
         synthetic/<generator>/<dataset>/fold<k>/<fit key>/synthetic.parquet, fit.json
         trials/<method>/<dataset>/fold<k>/scale<s>_mix<m>_seed<seed>/result.json
         baselines/<key>.json           zero-shot scores shared by all trials of a dataset-fold
+        search/optuna.db               Optuna studies of a search (one per dataset-fold-method)
         tune/                          Ray Tune experiment folders (TensorBoard logs)
         status.json                    live progress (``causalmix status``)
         results.parquet, evaluations.parquet, fits.parquet, scaling_curves.csv, report/
@@ -57,6 +58,11 @@ class SweepStore:
     @property
     def tune_dir(self) -> Path:
         return self.root / "tune"
+
+    @property
+    def search_db(self) -> Path:
+        """The Optuna studies of a search sweep (SQLite)."""
+        return self.root / "search" / "optuna.db"
 
     @property
     def results_path(self) -> Path:
@@ -214,6 +220,8 @@ def _typed_frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.Data
                                   dtype="float64")
         elif dtype == "int64":
             data[col] = pd.Series([-1 if v is None else int(v) for v in vals], dtype="int64")
+        elif dtype == "bool":
+            data[col] = pd.Series([bool(v) for v in vals], dtype="bool")
         else:
             data[col] = pd.Series(["" if v is None else str(v) for v in vals], dtype="string")
     return pd.DataFrame(data)
@@ -259,6 +267,7 @@ class ResultsBook:
     def __init__(self, store: SweepStore, trial_ids: list[str]) -> None:
         self.store = store
         self.order = list(trial_ids)
+        self._known = set(self.order)
         self.rows: dict[str, dict[str, Any]] = {}
         self.evals: dict[str, list[dict[str, Any]]] = {}
         for tid in self.order:
@@ -267,6 +276,9 @@ class ResultsBook:
                 self.add(tid, rec)
 
     def add(self, trial_id: str, record: dict[str, Any]) -> None:
+        if trial_id not in self._known:  # a search trial, created while the sweep runs
+            self.order.append(trial_id)
+            self._known.add(trial_id)
         self.rows[trial_id] = record["result"]
         self.evals[trial_id] = record.get("evaluations", [])
 

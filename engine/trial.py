@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,15 +29,22 @@ from engine.results_schema import METRICS, normalized_improvement
 from engine.store import SweepStore
 from engine.warm import baseline_key, shared_baseline, warm_model
 
+ProvisionalWriter = Callable[[dict[str, Any]], None]
 
-def run_trial(job: TrialJob, logger: FinetuneLogger | None = None) -> dict[str, Any]:
-    """Run one trial; never raises for bad data: failures become a row with status 'error'."""
+
+def run_trial(job: TrialJob, logger: FinetuneLogger | None = None,
+              provisional: ProvisionalWriter | None = None) -> dict[str, Any]:
+    """Run one trial; never raises for bad data: failures become a row with status 'error'.
+
+    With ``provisional``, a record of the best evaluation so far (status 'running') is handed
+    to it before each evaluation reaches ``logger``: a trial that a scheduler stops there
+    keeps that record (see ``engine.tune_run``)."""
     t0 = time.perf_counter()
     row = base_row(job)
     row.update(started_at=time.time(), worker=f"{socket.gethostname()}:{os.getpid()}")
     evaluations: list[dict[str, Any]] = []
     try:
-        row_update, evaluations = _run(job, logger)
+        row_update, evaluations = _run(job, logger, provisional, row)
         row.update(row_update)
         row.update(status="ok", error="")
     except Exception as exc:  # noqa: BLE001 - stored as one readable line
@@ -96,7 +104,8 @@ def prepare_data(job: TrialJob) -> TrialData:
                      EvalSplit(Ztr, ytr, prep.transform(X_te), yte), synthetic, fold.n_classes)
 
 
-def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]]:
+def _run(job: TrialJob, logger: FinetuneLogger | None, provisional: ProvisionalWriter | None,
+         row: dict[str, Any]) -> tuple[dict, list[dict]]:
     import torch
 
     torch.set_num_threads(max(1, int(job.trial_cpus)))
@@ -121,12 +130,40 @@ def _run(job: TrialJob, logger: FinetuneLogger | None) -> tuple[dict, list[dict]
     sampler = EpisodeSampler(real_X, real_y, Zsyn, ysyn, job.mix_ratio, cfg.episode_rows,
                              cfg.query_fraction, seed)
     t_ft = time.perf_counter()
+    if provisional is not None:
+        logger = _ProvisionalLogger(job, data, row, logger, provisional, model, t_ft)
     res = finetune(model, sampler, data.val, data.test, data.n_classes, cfg, seed, logger,
                    initial=initial)
     row = _scores_row(data, res)
     row.update(finetune_seconds=time.perf_counter() - t_ft, scoring_seconds=scoring,
                device=str(model.device))
     return row, [_eval_row(job, e) for e in res.evaluations]
+
+
+class _ProvisionalLogger:
+    """Hands a 'running' record of the best evaluation so far to ``write`` before passing
+    each evaluation on: the record a trial stopped by a scheduler keeps."""
+
+    def __init__(self, job: TrialJob, data: TrialData, row: dict[str, Any],
+                 inner: FinetuneLogger | None, write: ProvisionalWriter, model: Any,
+                 t_ft: float) -> None:
+        self.job, self.data, self.row, self.inner, self.write = job, data, row, inner, write
+        self.device, self.t_ft = str(model.device), t_ft
+        self.res = FinetuneResult(best_step=0, steps_run=0)
+
+    def on_evaluation(self, evaluation: Evaluation, is_best: bool) -> None:
+        self.res.evaluations.append(evaluation)
+        self.res.steps_run = evaluation.step
+        if is_best:
+            self.res.best_step = evaluation.step
+        row = {**self.row, **_scores_row(self.data, self.res), "status": "running",
+               "error": "", "stopped_early": True, "device": self.device,
+               "finetune_seconds": time.perf_counter() - self.t_ft,
+               "seconds": time.time() - self.row["started_at"], "finished_at": time.time()}
+        self.write(trial_record(self.job, row, [_eval_row(self.job, e)
+                                                for e in self.res.evaluations]))
+        if self.inner is not None:
+            self.inner.on_evaluation(evaluation, is_best)
 
 
 def _scores_row(data: TrialData, res: FinetuneResult) -> dict[str, Any]:
@@ -154,6 +191,8 @@ def base_row(job: TrialJob) -> dict[str, Any]:
         "synthetic_scale": job.synthetic_scale, "mix_ratio": job.mix_ratio,
         "seed": job.fold.seed, "model": job.model["name"], "n_train": job.fold.n_train,
         "n_synthetic": job.n_synthetic if job.generator else 0,
+        "lr": job.finetune.lr, "finetune_steps": job.finetune.steps, "search": job.search,
+        "search_number": job.search_number, "stopped_early": False,
     }
 
 

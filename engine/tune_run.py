@@ -17,10 +17,11 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler
 
 from engine.fit_pool import FitPool
-from engine.plan import FitJob, TrialJob
+from engine.plan import FitJob, StudyJob, TrialJob
 from engine.progress import Progress
+from engine.search_spec import SearchSpec
 from engine.store import ResultsBook, SweepStore
-from engine.tune_search import ReadyTrials
+from engine.tune_search import ReadyTrials, StudySearcher, resolve_job
 
 WRITE_EVERY_S = 15.0  # result tables are rewritten at most this often while trials finish
 WRITE_SHARE = 0.05  # ... and take at most this share of the driver's time
@@ -34,9 +35,17 @@ class SweepRun:
     """Fits, searcher, progress and result tables of one run of a sweep."""
 
     def __init__(self, store: SweepStore, book: ResultsBook, progress: Progress,
-                 trials: list[TrialJob], fits: list[FitJob], ready_fits: set[str]) -> None:
+                 trials: list[TrialJob], fits: list[FitJob], ready_fits: set[str],
+                 studies: list[Any] | None = None, search: SearchSpec | None = None) -> None:
         self.store, self.book, self.progress = store, book, progress
-        self.searcher = ReadyTrials(trials, ready_fits, self.fail_trial)
+        self.search = search or SearchSpec()
+        self.studies = studies or []
+        self.study_jobs: dict[str, StudyJob] = {st.job.name: st.job for st in self.studies}
+        self.searcher: ReadyTrials = ReadyTrials(trials, ready_fits, self.fail_trial)
+        if self.studies:
+            self.searcher = StudySearcher(trials, self.studies, ready_fits, self.fail_trial,
+                                          self.fail_study, self.search.max_concurrent,
+                                          self.search.metric)
         self.pool: FitPool | None = None
         self.fits = fits
         self.last_write = 0.0
@@ -76,8 +85,31 @@ class SweepRun:
         self.book.add(job.trial_id, rec)
         self.progress.trials["failed"] += 1
 
-    def trial_finished(self, trial_id: str) -> dict[str, Any]:
-        row = self.book.refresh(trial_id)
+    def fail_study(self, study: Any, error: str) -> None:
+        """A study that cannot start (its fit failed): one error row, its budget failed."""
+        from engine.trial import base_row, trial_record
+
+        job = study.job.template
+        row = base_row(job)
+        row.update(status="error", error=error, seconds=0.0, search=study.job.name)
+        rec = trial_record(job, row, [])
+        self.store.write_trial(job.trial_id, rec)
+        self.book.add(job.trial_id, rec)
+        self.progress.trials["failed"] += study.left
+
+    def stopped_early(self, trial_id: str) -> dict[str, Any]:
+        """Finish the record of a trial the scheduler stopped: its provisional record (best
+        evaluation so far, written by the trial before each report) becomes final."""
+        rec = self.store.read_trial(trial_id)
+        if rec is None or rec.get("result", {}).get("status") != "running":
+            return self.book.refresh(trial_id)
+        rec["result"].update(status="ok", stopped_early=True)
+        self.store.write_trial(trial_id, rec)
+        self.book.add(trial_id, rec)
+        return rec["result"]
+
+    def trial_finished(self, trial_id: str, stopped: bool = False) -> dict[str, Any]:
+        row = self.stopped_early(trial_id) if stopped else self.book.refresh(trial_id)
         self.progress.trials["running"] -= 1
         self.progress.trials["done" if row.get("status") == "ok" else "failed"] += 1
         self.write_tables()
@@ -108,15 +140,18 @@ class _Callback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         tid = trial.config["trial_id"]
+        stopped = not (trial.last_result or {}).get("final", False)
         release_metric_history(trial)
-        row = self.run.trial_finished(tid)
-        log(f"  {tid}: {_outcome(row)} | {self.run.progress.line()}")
+        row = self.run.trial_finished(tid, stopped)
+        log(f"  {tid}: {_outcome(row)}{' (stopped early)' if stopped else ''} | "
+            f"{self.run.progress.line()}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         tid = trial.config["trial_id"]
         release_metric_history(trial)
         self.run.progress.trials["running"] -= 1
-        self.run.fail_trial(self.jobs[tid], f"trial worker crashed: {_crash_reason(trial)}")
+        job = resolve_job(trial.config, self.jobs, self.run.study_jobs)
+        self.run.fail_trial(job, f"trial worker crashed: {_crash_reason(trial)}")
         log(f"  {tid}: worker crashed | {self.run.progress.line()}")
 
 
@@ -189,15 +224,19 @@ def _outcome(row: dict[str, Any]) -> str:
 
 def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
              max_concurrent: int | None, verbose: int) -> None:
-    """Run ``jobs`` as Tune trials, released by the searcher as their fits land."""
+    """Run ``jobs`` (and the studies' trials) as Tune trials, released by the searcher as
+    their fits land."""
     by_id = {j.trial_id: j for j in jobs}
-    trainable = tune.with_resources(tune.with_parameters(tune_trainable, jobs=by_id), resources)
+    stoppable = run.search.scheduler == "asha"
+    trainable = tune.with_resources(tune.with_parameters(
+        tune_trainable, jobs=by_id, studies=run.study_jobs, stoppable=stoppable), resources)
     tune_dir = run.store.tune_dir
     tune_dir.mkdir(parents=True, exist_ok=True)
+    samples = len(jobs) + sum(max(0, st.left) for st in run.studies)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=run.searcher, scheduler=LiveFIFO(), num_samples=len(jobs),
+            search_alg=run.searcher, scheduler=_scheduler(run), num_samples=samples,
             reuse_actors=True,
             max_concurrent_trials=max_concurrent,
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
@@ -208,21 +247,92 @@ def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
             failure_config=tune.FailureConfig(max_failures=1),
         ),
     )
-    log(f"fine-tuning: {len(jobs)} trials on Ray Tune (logs: {tune_dir})")
+    log(f"fine-tuning: {samples} trials on Ray Tune (logs: {tune_dir})")
     tuner.fit()
+
+
+def _scheduler(run: SweepRun) -> LiveFIFO:
+    s = run.search
+    if s.scheduler != "asha":
+        return LiveFIFO()
+    max_t = max(st.job.template.finetune.steps for st in run.studies) if run.studies else 1
+    steps = next((d for d in s.space if d.name == "steps"), None)
+    max_t = int(steps.high) if steps is not None else max_t
+    return PerStudyASHA(f"val_{s.metric}", "min" if s.direction == "minimize" else "max",
+                        max(max_t, s.grace_period), s.grace_period, s.reduction_factor)
+
+
+class PerStudyASHA(LiveFIFO):
+    """Tune's ASHA with one instance per study, so that trials of different datasets never
+    compete for a rung; trials outside a study (plain fine-tuning) always continue. Rungs
+    are in fine-tuning steps and compare the validation metric each evaluation reports."""
+
+    def __init__(self, metric: str, mode: str, max_t: int, grace_period: int,
+                 reduction_factor: int) -> None:
+        super().__init__()
+        self.kwargs = {"time_attr": "step", "metric": metric, "mode": mode, "max_t": max_t,
+                       "grace_period": min(grace_period, max_t),
+                       "reduction_factor": reduction_factor, "stop_last_trials": False}
+        self.by_study: dict[str, Any] = {}
+
+    def _asha(self, trial: Trial) -> Any | None:
+        from ray.tune.schedulers import ASHAScheduler
+
+        study = trial.config.get("study")
+        if study is None:
+            return None
+        if study not in self.by_study:
+            self.by_study[study] = ASHAScheduler(**self.kwargs)
+        return self.by_study[study]
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        asha = self._asha(trial)
+        if asha is not None:
+            asha.on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        asha = self._asha(trial)
+        if asha is None or result.get("final"):
+            return self.CONTINUE
+        return asha.on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:
+        super().on_trial_complete(tune_controller, trial, result)
+        asha = self._asha(trial)
+        if asha is not None and trial.trial_id in asha._trial_info:
+            asha.on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_remove(tune_controller, trial)
+        asha = self._asha(trial)
+        if asha is not None:
+            asha._trial_info.pop(trial.trial_id, None)
+
+    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_error(tune_controller, trial)
+        asha = self._asha(trial)
+        if asha is not None:
+            asha._trial_info.pop(trial.trial_id, None)
 
 
 def _trial_name(trial: Any) -> str:
     return str(trial.config["trial_id"]).replace("/", "_")[:120]
 
 
-def tune_trainable(config: dict[str, Any], jobs: dict[str, TrialJob]) -> None:
-    """Tune function trainable: run one trial, store its result, report every evaluation."""
+def tune_trainable(config: dict[str, Any], jobs: dict[str, TrialJob],
+                   studies: dict[str, StudyJob], stoppable: bool = False) -> None:
+    """Tune function trainable: run one trial, store its result, report every evaluation.
+
+    When a scheduler may stop trials (``stoppable``), the trial stores a provisional record
+    before each report; a stopped trial ends inside ``tune.report`` and keeps it."""
     from engine.trial import run_trial
 
-    job = jobs[config["trial_id"]]
-    rec = run_trial(job, logger=TuneReportLogger())
-    SweepStore(job.sweep_dir).write_trial(job.trial_id, rec)
+    job = resolve_job(config, jobs, studies)
+    store = SweepStore(job.sweep_dir)
+    write = (lambda rec: store.write_trial(job.trial_id, rec)) if stoppable else None
+    rec = run_trial(job, logger=TuneReportLogger(), provisional=write)
+    store.write_trial(job.trial_id, rec)
     row = rec["result"]
     final = {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     final.update(final=True, ok=row["status"] == "ok", step=row.get("steps_run", 0))
