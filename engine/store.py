@@ -257,7 +257,10 @@ def write_results(sweep_dir: Path, trial_ids: list[str] | None = None) -> pd.Dat
         root = sweep_dir / "trials"
         trial_ids = [p.parent.relative_to(root).as_posix()
                      for p in sorted(root.glob("**/result.json"))]
-    return ResultsBook(SweepStore(sweep_dir), trial_ids).write()
+    book = ResultsBook(SweepStore(sweep_dir), trial_ids)
+    for tid in [t for t, row in book.rows.items() if row.get("status") == "running"]:
+        del book.rows[tid]  # provisional record of a search trial interrupted mid-run
+    return book.write()
 
 
 class ResultsBook:

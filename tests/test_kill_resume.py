@@ -39,3 +39,54 @@ def test_killed_sweep_resumes(tmp_path):
     for p, stamp in stamps.items():
         assert p.stat().st_mtime_ns == stamp, f"{p} was recomputed after the kill"
     assert res["trial_id"].is_unique
+
+
+@pytest.mark.slow
+def test_killed_search_resumes(tmp_path):
+    """A search sweep killed mid-run: the rerun tells the studies what finished, asks again
+    (same point, same slot) what did not, and ends with exactly the budget per study."""
+    import json
+
+    import optuna
+
+    search = {"mode": "optuna", "budget": 5, "max_concurrent": 2, "seed": 1,
+              "space": {"synthetic_scale": [0.5, 2], "mix_ratio": [0.1, 0.9],
+                        "lr": [1e-5, 1e-4]},
+              "scheduler": "asha", "grace_period": 3, "reduction_factor": 2}
+    spec = small_spec(tmp_path, methods=["finetune", "causalmixft"], search=search)
+    path = write_yaml(tmp_path / "kill_search.yaml", spec)
+    sweep_dir = tmp_path / "store" / "mini"
+    cmd = [sys.executable, "-m", "engine.cli", "run", str(path), "--num-cpus", "2", "--no-report"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+    def final_records() -> list:
+        out = []
+        for p in (sweep_dir / "trials").glob("**/search*/result.json"):
+            try:
+                if json.loads(p.read_text())["result"]["status"] == "ok":
+                    out.append(p)
+            except (OSError, ValueError, KeyError):
+                pass
+        return out
+
+    deadline = time.time() + 400
+    finished: list = []
+    while time.time() < deadline and len(finished) < 4 and proc.poll() is None:
+        time.sleep(1)
+        finished = final_records()
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stamps = {p: p.stat().st_mtime_ns for p in final_records()}
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    res = pd.read_parquet(sweep_dir / "results.parquet")
+    assert len(res) == 2 * 5 * 2 and (res["status"] == "ok").all() and res["trial_id"].is_unique
+    for p, stamp in stamps.items():
+        assert p.stat().st_mtime_ns == stamp, f"{p} was recomputed after the kill"
+    storage = f"sqlite:///{sweep_dir}/search/optuna.db"
+    for name in res["search"].unique():
+        study = optuna.load_study(study_name=name, storage=storage)
+        told = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+        assert len(told) == 5, name  # every slot told once; interrupted ones were asked again
