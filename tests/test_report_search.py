@@ -34,7 +34,7 @@ def sweeps(tmp_path_factory, ray_local) -> tuple[Path, Path]:
     from engine.orchestrate import run_sweep
 
     tmp = tmp_path_factory.mktemp("search_report")
-    common = dict(datasets=["sklearn/wine"], methods=METHODS)
+    common = dict(datasets=["sklearn/iris"], methods=METHODS)
     grid = parse_spec(small_spec(tmp, name="grid", **common,
                                  grid={"synthetic_scale": [1.0], "mix_ratio": [0.5]}))
     search = parse_spec(small_spec(tmp, name="search", **common, search=SEARCH))
@@ -102,6 +102,10 @@ def test_figures_and_html_section(together):
     importance = pd.read_csv(together / "search_param_importance.csv")
     assert set(importance["method"]) <= set(METHODS)
     assert set(importance["param"].dropna()) <= {"synthetic_scale", "mix_ratio", "lr"}
+    mix = importance[importance["method"] == "causalmixft"].set_index("param")
+    assert set(mix.index) == {"synthetic_scale", "mix_ratio", "lr"}  # log-loss values vary
+    assert mix["mean_importance"].sum() == pytest.approx(1.0)
+    assert (together / "optuna_importance_1_causalmixft_sklearn__iris_fold0.png").exists()
     page = (together / "report.html").read_text()
     assert "<h2>Search</h2>" in page and "search_best_points" in page
 
@@ -113,21 +117,31 @@ def test_grid_only_report_has_no_search_section(sweeps, tmp_path):
     assert not list(out.glob("search_*")) and not list(out.glob("optuna_*"))
 
 
-@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "study_missing"])
 def test_damaged_study_database_only_drops_optuna_views(sweeps, tmp_path, damage):
+    import optuna
+
     sweep = tmp_path / "search"
     shutil.copytree(sweeps[1], sweep, ignore=shutil.ignore_patterns("report", "tensorboard"))
     db = sweep / "search" / "optuna.db"
     if damage == "missing":
         db.unlink()
-    else:
+    elif damage == "corrupt":
         db.write_bytes(b"not a database" * 100)
+    else:
+        optuna.delete_study(study_name="finetune/sklearn__iris/fold0",
+                            storage=f"sqlite:///{db}")
+    before = db.read_bytes() if db.exists() else None
     out = tmp_path / "out"
     out.mkdir()
     outputs = Outputs(out)
     section = search_section(load_results([sweep]), outputs)
     assert section is not None and "search_best_points" in outputs.tables
     assert "search_history_causalmixft" in outputs.figures
-    assert not [n for n in outputs.figures if n.startswith("optuna_")]
-    assert any("Optuna studies of" in n and str(sweep) in n for n in outputs.notes)
-    assert not db.exists() if damage == "missing" else db.read_bytes().startswith(b"not a")
+    plots = sorted(n for n in outputs.figures if n.startswith("optuna_history"))
+    assert any(str(sweep) in n for n in outputs.notes)
+    if damage == "study_missing":
+        assert plots == ["optuna_history_0_causalmixft_sklearn__iris_fold0"]
+    else:
+        assert plots == []
+    assert (db.read_bytes() if db.exists() else None) == before  # the report never writes it

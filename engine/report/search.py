@@ -160,7 +160,7 @@ def search_section(results: pd.DataFrame, outputs: Outputs) -> html.Section | No
 
 def _shown(best: pd.DataFrame) -> pd.DataFrame:
     """The best-points table as shown in the HTML (the CSV has every column)."""
-    drop = ["source", "seed", "best_trial_id", f"zero_shot_{TEST_COLUMN}"]
+    drop = ["source", "search", "seed", "best_trial_id", f"zero_shot_{TEST_COLUMN}"]
     if best["sweep"].nunique() <= 1:
         drop.append("sweep")
     return best.drop(columns=[c for c in drop if c in best.columns])

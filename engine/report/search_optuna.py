@@ -54,37 +54,50 @@ def snapshot(db: Path) -> Iterator[Any]:
             storage.engine.dispose()
 
 
-def load_studies(best: pd.DataFrame) -> tuple[dict[tuple[str, str], Any], list[str]]:
-    """The studies named in the best-points table, keyed by (sweep folder, study name), each
-    copied into memory; plus a note per sweep whose database could not be read."""
+def load_studies(keys: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], Any], list[str]]:
+    """The studies ``keys`` = (sweep folder, study name), each copied into memory; plus a note
+    per sweep whose database could not be read or lacks some of the studies."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies, notes = {}, []
-    for source, names in best.groupby("source")["search"]:
-        db = Path(source) / SEARCH_DB
+    for source in sorted({k[0] for k in keys}):
+        names = sorted(k[1] for k in keys if k[0] == source)
         try:
-            with snapshot(db) as storage:
-                for name in sorted(set(names)):
-                    stored = optuna.load_study(study_name=name, storage=storage)
+            with snapshot(Path(source) / SEARCH_DB) as storage:
+                for name in names:
+                    try:
+                        stored = optuna.load_study(study_name=name, storage=storage)
+                    except KeyError:  # a study not (yet) in the database
+                        continue
                     study = optuna.create_study(study_name=name, direction=stored.direction)
                     study.add_trials(stored.trials)
-                    studies[(str(source), str(name))] = study
+                    studies[(source, name)] = study
         except Exception as exc:  # noqa: BLE001 - a damaged database only drops the plots
             text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             notes.append(f"Optuna studies of {source} not read ({type(exc).__name__}: {text}); "
                          "their plots and importances are left out.")
+            continue
+        missing = [n for n in names if (source, n) not in studies]
+        if missing:
+            notes.append(f"{len(missing)} studies (e.g. {missing[0]}) are not in "
+                         f"{Path(source) / SEARCH_DB}; left out of the Optuna plots.")
     return studies, notes
 
 
-def plotted_studies(keys: list[tuple[str, str]], limit: int = MAX_PLOTTED_STUDIES,
+def _by_method(method_of: dict[tuple[str, str], str]) -> list[list[tuple[str, str]]]:
+    """Study keys grouped by method (report order), each group sorted."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for key in sorted(method_of):
+        groups.setdefault(method_of[key], []).append(key)
+    return [groups[m] for m in ordered_methods(groups)]
+
+
+def plotted_studies(method_of: dict[tuple[str, str], str], limit: int = MAX_PLOTTED_STUDIES,
                     ) -> list[tuple[str, str]]:
     """At most ``limit`` studies, taken in turn from each method (report order), each
     method's studies in sorted order: deterministic, and every method is shown."""
-    by_method: dict[str, list[tuple[str, str]]] = {}
-    for key in sorted(keys):
-        by_method.setdefault(key[1].split("/")[0], []).append(key)
-    queues = [by_method[m] for m in ordered_methods(by_method)]
+    queues = _by_method(method_of)
     chosen: list[tuple[str, str]] = []
     while len(chosen) < limit and any(queues):
         for queue in queues:
@@ -101,17 +114,13 @@ def _evaluator() -> Any:
 
 def importances(studies: dict[tuple[str, str], Any], method_of: dict[tuple[str, str], str],
                 ) -> pd.DataFrame:
-    """Mean (and spread of) fANOVA parameter importance per method over its studies; studies
+    """Mean (and spread of) fANOVA parameter importance per method over the studies; studies
     where it cannot run (< 2 complete trials, constant values) are counted as skipped."""
     from optuna.importance import get_param_importances
 
     rows, skipped = [], {}
-    per_method: dict[str, int] = {}
     for key in sorted(studies):
         method = method_of[key]
-        if per_method.get(method, 0) >= MAX_IMPORTANCE_STUDIES:
-            continue
-        per_method[method] = per_method.get(method, 0) + 1
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -159,20 +168,23 @@ def optuna_blocks(best: pd.DataFrame, outputs: Outputs) -> list[str]:
     """HTML blocks (and the written tables and figures) of Optuna's views of the studies."""
     if best.empty:
         return []
-    studies, notes = load_studies(best)
+    method_of = {(str(r.source), str(r.search)): str(r.method)
+                 for r in best[["source", "search", "method"]].itertuples(index=False)}
+    plotted = plotted_studies(method_of)
+    weighed = [k for group in _by_method(method_of) for k in group[:MAX_IMPORTANCE_STUDIES]]
+    studies, notes = load_studies(sorted(set(plotted) | set(weighed)))
     outputs.notes.extend(notes)
     blocks = [html.paragraph(n) for n in notes]
     if not studies:
         return blocks
-    method_of = {(str(r.source), str(r.search)): str(r.method)
-                 for r in best[["source", "search", "method"]].itertuples(index=False)}
-    table = outputs.table("search_param_importance", importances(studies, method_of))
+    table = outputs.table("search_param_importance", importances(
+        {k: studies[k] for k in weighed if k in studies}, method_of))
     blocks += [html.paragraph("Mean fANOVA parameter importance per method over its studies "
                               "(Optuna, objective = each study's search metric); n_skipped "
                               "studies had too few complete trials or constant values."),
                html.table(table)]
     several = best["source"].nunique() > 1
-    for index, key in enumerate(plotted_studies(list(studies))):
+    for index, key in enumerate(k for k in plotted if k in studies):
         label = f"{key[1]} ({Path(key[0]).name})" if several else key[1]
         for kind, fig in _study_figures(studies[key]).items():
             name = f"optuna_{kind}_{index}_{safe_name(key[1])}"

@@ -31,7 +31,8 @@ def select_by_validation(results: pd.DataFrame, column: str = SELECTION_COLUMN,
         return ok.copy()
     ok = ok.assign(**{POINT: _points(ok)})
     keys = ["method", "synthetic_scale", "mix_ratio", *FOLD_KEYS, *by, POINT]
-    numeric = [c for c in ok.columns if c not in keys and pd.api.types.is_numeric_dtype(ok[c])]
+    numeric = [c for c in ok.columns if c not in keys and pd.api.types.is_numeric_dtype(ok[c])
+               and not pd.api.types.is_bool_dtype(ok[c])]  # flags are not averaged
     merged = ok.groupby(keys, as_index=False, dropna=False)[numeric].mean()
     ascending = not HIGHER_IS_BETTER[PRIMARY_METRIC]
     order = [column, "synthetic_scale", "mix_ratio"]
