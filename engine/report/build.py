@@ -71,6 +71,7 @@ def build_report(sweep_dirs: list[Path], out_dir: Path | None = None) -> Path:
     except Exception as exc:  # keep the scaling curves even if a later stage fails
         warnings.warn(f"report analysis failed: {exc!r}", stacklevel=2)
         sections = [html.Section("Analysis failed", [html.paragraph(repr(exc))])]
+    sections[1:1] = _search(results, outputs)
     for directory in sorted({Path(s) for s in results["source"]}):
         trials = results[results["source"] == str(directory)]
         runs = None if evaluations is None else evaluations[
@@ -215,6 +216,18 @@ def _analyse(
     definitions = html.Section("Definitions", [html.definitions(DEFINITIONS)])
     return [overview, headline, methods_section, scaling, tracking_section, other,
             grid_section, failed, definitions]
+
+
+def _search(results: pd.DataFrame, outputs: Outputs) -> list[html.Section]:
+    """The "Search" section when search trials are reported (none for a grid-only report)."""
+    from engine.report.search import search_section
+
+    try:
+        section = search_section(results, outputs)
+    except Exception as exc:  # keep the rest of the report if the search views fail
+        warnings.warn(f"report search section failed: {exc!r}", stacklevel=2)
+        return [html.Section("Search", [html.paragraph(f"Search views failed: {exc!r}")])]
+    return [section] if section is not None else []
 
 
 def _primary(frame: pd.DataFrame) -> pd.DataFrame:

@@ -72,13 +72,23 @@ def _conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     for name, dtype in columns.items():
         if name not in frame.columns:
             frame[name] = np.nan if dtype in ("float64", "int64") else ""
-        if dtype == "float64":
+        if dtype == "bool":
+            frame[name] = frame[name].map(_as_bool).astype("bool")
+        elif dtype == "float64":
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
         elif dtype == "int64":
             frame[name] = pd.to_numeric(frame[name], errors="coerce")
         else:
             frame[name] = frame[name].astype("string").fillna("")
     return frame
+
+
+def _as_bool(value: object) -> bool:
+    """A flag as written by the engine (bool) or read back from text ('True', '1'); missing is
+    False."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value) if pd.notna(value) else False
 
 
 def _load_frames(sweep_dirs: list[Path], filename: str, columns: dict[str, str],
