@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -81,23 +80,21 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                 target = spec.sweep_dir / "synthetic"
                 if grid_dir.is_dir() and not target.exists():
                     shutil.copytree(grid_dir, target)
-            t0 = time.perf_counter()
             sweep_dir = run_sweep(spec, num_cpus=args.num_cpus, report=False)
             res = pd.read_parquet(sweep_dir / "results.parquet")
-            pick = chosen(res).assign(mode=mode, seed=seed, trials=len(res),
-                                      wall_s=time.perf_counter() - t0)
+            pick = chosen(res).assign(mode=mode, seed=seed, trials=len(res))
             rows.append(pick)
     return pd.concat(rows, ignore_index=True)
 
 
 def table(picks: pd.DataFrame) -> pd.DataFrame:
     per = picks.pivot_table(index="dataset", columns="mode", values="test_roc_auc",
-                            aggfunc="median")[list(MODES)]
+                            aggfunc="median")[list(MODES)].astype(object)
     per.loc["median (all dataset-seeds)"] = [
         picks.loc[picks["mode"] == m, "test_roc_auc"].median() for m in MODES]
     wide = picks.pivot_table(index=["dataset", "seed"], columns="mode", values="test_roc_auc")
     per.loc["wins vs grid (of dataset-seeds)"] = [
-        float("nan")] + [f"{(wide[m] > wide['grid']).sum()}/{len(wide)}" for m in MODES[1:]]
+        "-"] + [f"{(wide[m] > wide['grid']).sum()}/{len(wide)}" for m in MODES[1:]]
     return per
 
 
