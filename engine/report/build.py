@@ -52,11 +52,14 @@ def build_report(sweep_dirs: list[Path], out_dir: Path | None = None) -> Path:
     outputs = Outputs(out_dir)
     extra = (sweep_dirs[0],) if len(sweep_dirs) == 1 else ()
 
-    # (a) scaling curves first: the cheapest and most needed output.
-    curves = scaling_table(results)
-    bands = bootstrap_bands(results)
+    # (a) scaling curves first: the cheapest and most needed output. They are drawn over grid
+    # points; a search's trials are each at their own point and get the Search section.
+    grid_rows = results[results["search"].fillna("") == ""]
+    curves = scaling_table(grid_rows)
+    bands = bootstrap_bands(grid_rows)
     fits = fit_table(curves)
-    curves = curves.merge(bands, on=["method", "synthetic_scale", "mix_ratio"], how="left")
+    if len(bands):
+        curves = curves.merge(bands, on=["method", "synthetic_scale", "mix_ratio"], how="left")
     outputs.table("scaling_curves", curves)
     for directory in extra:
         curves.to_csv(directory / "scaling_curves.csv", index=False)
@@ -108,7 +111,7 @@ def _analyse(
     scored = outputs.table("trials_scored", add_scores(results))
     selected = outputs.table("selected_configurations", select_by_validation(scored))
     summary = outputs.table("method_summary", method_summary(scored, selected))
-    grid = outputs.table("grid_summary", grid_summary(scored))
+    grid = outputs.table("grid_summary", grid_summary(scored[scored["search"].fillna("") == ""]))
 
     tracking = gap = grid_gap = None
     if evaluations is not None:
@@ -133,7 +136,8 @@ def _analyse(
     if not selected.empty:
         outputs.figure("improvement_by_method", improvement_boxes(
             selected, IMPROVEMENT, "normalised ROC-AUC improvement (%)"))
-    best_mix = outputs.table("best_mix_per_dataset", best_mix_per_dataset(results))
+    best_mix = outputs.table("best_mix_per_dataset",
+                             best_mix_per_dataset(results[results["search"].fillna("") == ""]))
     grid_methods = [m for m in ordered_methods(curves["method"])
                     if curves.loc[(curves["method"] == m) & (curves["n"] > 0), "mix_ratio"]
                     .nunique() > 1]
