@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.cache_keys import changed_fields
 from engine.errors import CausalMixError
+from engine.fsio import Location, shown
 from engine.generator_fits import check_fit_rows, fit_state
 from engine.plan import FitJob, SweepPlan, TrialJob, make_plan
 from engine.spec import SweepSpec
@@ -28,8 +29,10 @@ def log(msg: str) -> None:
 
 
 def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None = None,
-              report: bool = True, tune_verbose: int = 0, worker_logs: bool = False) -> Path:
-    """Run (or resume) a sweep; returns the sweep directory holding results.parquet."""
+              report: bool = True, tune_verbose: int = 0, worker_logs: bool = False,
+              ) -> Location:
+    """Run (or resume) a sweep; returns the sweep folder holding results.parquet (a ``Path``
+    for local storage, else its URI)."""
     store = SweepStore(spec.sweep_dir)
     store.prepare()
     if spec.source != "<memory>" and Path(spec.source).is_file():
@@ -38,7 +41,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     todo, reasons = trials_to_run(store, plan.trials)
     log(f"sweep '{spec.name}': {len(plan.trials)} trials planned, "
         f"{len(plan.trials) - len(todo)} reused, {len(todo)} to run{_why(reasons)}; "
-        f"storage {store.root}")
+        f"storage {shown(store.root)}")
     book = ResultsBook(store, [t.trial_id for t in plan.trials])
     if todo:
         preflight(spec, plan)
@@ -47,12 +50,12 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     results = book.write()
     n_ok = int((results["status"] == "ok").sum())
     log(f"results: {len(results)} rows ({n_ok} ok, {len(results) - n_ok} error) -> "
-        f"{store.results_path}")
+        f"{shown(store.results_path)}")
     if report:
         from engine.report import build_report
 
         out = build_report([store.root])
-        log(f"report -> {out}")
+        log(f"report -> {shown(out)}")
     return store.root
 
 
@@ -211,6 +214,6 @@ def plan_summary(spec: SweepSpec) -> dict[str, Any]:
     return {"trials": len(plan.trials), "generator_fits": len(plan.fits),
             "largest_synthetic_table": plan.largest_fit,
             "max_synthetic_rows": spec.max_synthetic_rows,
-            "per_method": per_method, "storage": str(spec.sweep_dir),
+            "per_method": per_method, "storage": shown(spec.sweep_dir),
             "resources": asdict(spec.resources)}
 

@@ -17,6 +17,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler
 
 from engine.fit_pool import FitPool
+from engine.fsio import makedirs, shown
 from engine.plan import FitJob, TrialJob
 from engine.progress import Progress
 from engine.store import ResultsBook, SweepStore
@@ -193,7 +194,8 @@ def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
     by_id = {j.trial_id: j for j in jobs}
     trainable = tune.with_resources(tune.with_parameters(tune_trainable, jobs=by_id), resources)
     tune_dir = run.store.tune_dir
-    tune_dir.mkdir(parents=True, exist_ok=True)
+    storage_path, storage_fs = run.store.tune_storage()  # URIs: Tune writes through pyarrow
+    makedirs(tune_dir)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -203,12 +205,13 @@ def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
-            name=f"run-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(tune_dir),
+            name=f"run-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=storage_path,
+            storage_filesystem=storage_fs,
             verbose=verbose, callbacks=[_Callback(run, by_id)],
             failure_config=tune.FailureConfig(max_failures=1),
         ),
     )
-    log(f"fine-tuning: {len(jobs)} trials on Ray Tune (logs: {tune_dir})")
+    log(f"fine-tuning: {len(jobs)} trials on Ray Tune (logs: {shown(tune_dir)})")
     tuner.fit()
 
 
