@@ -167,3 +167,16 @@ def test_status_and_report_of_a_missing_s3_sweep(s3_endpoint, capsys):
     assert main(["report", missing]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("causalmix: error:") for line in err)
+
+
+def test_uri_paths_keep_their_query_options():
+    from engine import fsio
+
+    uri = "s3://b/runs/?endpoint_override=h:1&scheme=http"
+    leaf = fsio.join(uri, "synthetic", "scm", "fold0")
+    assert leaf == "s3://b/runs/synthetic/scm/fold0?endpoint_override=h:1&scheme=http"
+    assert fsio.relative(leaf, fsio.join(uri, "synthetic")) == "scm/fold0"
+    assert fsio.parent(fsio.join(uri, "x")) == "s3://b/runs?endpoint_override=h:1&scheme=http"
+    assert fsio.shown("s3://KEY:SECRET@b/x?scheme=http") == "s3://***@b/x?scheme=http"
+    assert fsio.join(Path("/a"), "b", "c") == Path("/a/b/c")  # local paths stay Paths
+    assert fsio.as_location("runs/x") == Path("runs/x")
