@@ -109,8 +109,7 @@ def trials_to_run(store: SweepStore, trials: list[TrialJob],
     """Trials without a finished record under their current key, and why each must run."""
     todo: list[TrialJob] = []
     reasons: Counter[str] = Counter()
-    for t in trials:
-        rec = store.read_trial(t.trial_id)
+    for t, rec in zip(trials, store.read_trials([t.trial_id for t in trials])):
         if rec and rec.get("key") == t.key and rec.get("result", {}).get("status") == "ok":
             continue
         todo.append(t)

@@ -32,6 +32,7 @@ from engine.fsio import Location
 from engine.results_schema import EVALUATION_COLUMNS, FIT_COLUMNS, RESULT_COLUMNS
 
 FIT_KEY_CHARS = 12  # digits of the fit key in its folder name
+REMOTE_READERS = 32  # parallel reads of many small files on an object store
 
 
 def slug(name: str) -> str:
@@ -123,14 +124,26 @@ class SweepStore:
         found = fsio.find_files(self.path("trials"), "result.json")
         return [posixpath.dirname(p) for p in found]
 
+    def read_trials(self, trial_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The records of ``trial_ids`` (None where missing), in order."""
+        return self._read_all([self.trial_path(t) for t in trial_ids])
+
     def fit_records(self) -> list[tuple[str, dict[str, Any]]]:
         """(fit id, fit.json) of every stored fit, sorted by path; unreadable ones left out."""
-        out = []
-        for rel in fsio.find_files(self.path("synthetic"), "fit.json"):
-            meta = read_json(self.path("synthetic", rel))
-            if meta is not None:
-                out.append((posixpath.dirname(rel), meta))
-        return out
+        found = fsio.find_files(self.path("synthetic"), "fit.json")
+        metas = self._read_all([self.path("synthetic", rel) for rel in found])
+        return [(posixpath.dirname(rel), meta) for rel, meta in zip(found, metas)
+                if meta is not None]
+
+    def _read_all(self, paths: list[Location]) -> list[Any | None]:
+        """JSON files in order; on a remote store read by parallel requests (each file is one
+        round trip there, and a large sweep has thousands)."""
+        if fsio.is_local(self.fs) or len(paths) < 2:
+            return [read_json(p) for p in paths]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(REMOTE_READERS) as pool:
+            return list(pool.map(read_json, paths))
 
     def read_fit(self, fit_dir: Location) -> dict[str, Any] | None:
         return read_json(fsio.join(fit_dir, "fit.json"))
@@ -293,8 +306,7 @@ class ResultsBook:
         self.order = list(trial_ids)
         self.rows: dict[str, dict[str, Any]] = {}
         self.evals: dict[str, list[dict[str, Any]]] = {}
-        for tid in self.order:
-            rec = store.read_trial(tid)
+        for tid, rec in zip(self.order, store.read_trials(self.order)):
             if rec is not None:
                 self.add(tid, rec)
 
