@@ -7,10 +7,10 @@ import json
 import os
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 from engine.errors import CausalMixError
+from engine.fsio import Location, as_location, join, shown
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +21,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run or resume a sweep")
     run.add_argument("spec", help="sweep YAML file")
-    run.add_argument("--storage", help="override the spec's storage directory")
+    run.add_argument("--storage", help="override the spec's storage (a folder or a URI such "
+                     "as s3://bucket/runs)")
     run.add_argument("--address", help="Ray cluster address (e.g. 'auto'); default: local Ray")
     run.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
@@ -31,14 +32,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="stream Ray worker output to the console")
 
     st = sub.add_parser("status", help="progress of a running or finished sweep")
-    st.add_argument("sweep_dir", help="<storage>/<sweep name> folder")
+    st.add_argument("sweep_dir", help="<storage>/<sweep name> folder or URI")
 
     val = sub.add_parser("validate", help="check a sweep file without running it")
     val.add_argument("spec")
 
     rep = sub.add_parser("report", help="tables and scaling curves from one or more sweeps")
-    rep.add_argument("sweep_dirs", nargs="+", help="<storage>/<sweep name> folders")
-    rep.add_argument("--out", help="output folder (default: <first sweep>/report)")
+    rep.add_argument("sweep_dirs", nargs="+", help="<storage>/<sweep name> folders or URIs")
+    rep.add_argument("--out", help="output folder or URI (default: <first sweep>/report)")
 
     pre = sub.add_parser("pretrain", help="pretrain the embedded PFN on the synthetic prior")
     pre.add_argument("config", help="pretraining YAML (see engine/models/pretrain_default.yaml)")
@@ -112,7 +113,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "status":
         from engine.progress import read_status
 
-        print(read_status(Path(args.sweep_dir)))
+        print(read_status(as_location(args.sweep_dir)))
         return 0
     if args.command == "validate":
         from engine.orchestrate import check_fold_sizes, plan_summary
@@ -129,11 +130,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from engine.report.load import usable_sweep_dirs
         from engine.store import ensure_writable_dir
 
-        dirs = usable_sweep_dirs([Path(d) for d in args.sweep_dirs])
-        out_dir = Path(args.out) if args.out else dirs[0] / "report"
+        dirs = usable_sweep_dirs([as_location(d) for d in args.sweep_dirs])
+        out_dir = as_location(args.out) if args.out else join(dirs[0], "report")
         ensure_writable_dir(out_dir, "report output")
         out = build_report(dirs, out_dir)
-        print(f"report written to {out}")
+        print(f"report written to {shown(out)}")
         return 0
     if args.command == "pretrain":
         from engine.models.pretrain import run_pretraining
@@ -155,15 +156,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-def _errors_exit(sweep_dir: Path) -> int:
+def _errors_exit(sweep_dir: Location) -> int:
     """1 (and one line saying how many) when any trial of the sweep ended in error."""
-    import pandas as pd
+    from engine.store import SweepStore
 
-    res = pd.read_parquet(sweep_dir / "results.parquet", columns=["status"])
+    store = SweepStore(sweep_dir)
+    res = store.read_table("results.parquet", columns=["status"])
     n_err = int((res["status"] != "ok").sum())
     if n_err:
         print(f"causalmix: {n_err} of {len(res)} trials ended in error (column 'error' of "
-              f"{sweep_dir / 'results.parquet'}); rerun the same command to retry them",
+              f"{shown(store.results_path)}); rerun the same command to retry them",
               file=sys.stderr)
         return 1
     return 0

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pickle
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from engine import fsio
 from engine.data.folds import derive_seed
 from engine.errors import CausalMixError, MissingExtraError
 from engine.fold_data import load_fold
@@ -22,27 +22,27 @@ TARGET_COLUMN = "__target__"
 
 def fit_state(job: FitJob) -> str:
     """'reuse' when this exact fit (same key) is stored, else why it must run."""
-    meta = read_json(Path(job.out_dir) / "fit.json")
+    meta = read_json(fsio.join(job.out_dir, "fit.json"))
     if meta is None:
         return "new"
     if meta.get("key") != job.key:
         return "stored under another key"
     if meta.get("status") != "ok":
         return "failed before"
-    if not (Path(job.out_dir) / "synthetic.parquet").is_file():
+    if not fsio.is_file(fsio.join(job.out_dir, "synthetic.parquet")):
         return "synthetic table missing"
     return "reuse"
 
 
 def check_fit_rows(job: FitJob) -> None:
     """Refuse a stored fit whose recorded training rows are not the current split's."""
-    meta = read_json(Path(job.out_dir) / "fit.json") or {}
+    meta = read_json(fsio.join(job.out_dir, "fit.json")) or {}
     seen = sorted(int(i) for i in meta.get("train_rows", []))
     expected = load_fold(job.fold).split.train.tolist()
     if seen != sorted(expected):
         raise CausalMixError(
-            f"stored fit {job.out_dir} was made from other training rows than the current "
-            f"split of {job.fold.dataset['name']} fold {job.fold.fold}; delete that folder "
+            f"stored fit {fsio.shown(job.out_dir)} was made from other training rows than the "
+            f"current split of {job.fold.dataset['name']} fold {job.fold.fold}; delete that folder "
             "(or use a new storage) to refit")
 
 
@@ -55,7 +55,7 @@ def run_fit(job: FitJob, threads: int = 1) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(max(1, threads))
-    out = Path(job.out_dir)
+    out = job.out_dir
     t0 = time.perf_counter()
     summary: dict[str, Any] = {"generator": job.generator, "options": job.options,
                                "dataset": job.fold.dataset["name"], "fold": job.fold.fold,
@@ -74,18 +74,18 @@ def run_fit(job: FitJob, threads: int = 1) -> dict[str, Any]:
         _seed_everything(seed)
         gen.fit(X_train, y_train)
         if job.fitted_path:
-            atomic_write_bytes(Path(job.fitted_path), pickle.dumps(gen))
+            atomic_write_bytes(job.fitted_path, pickle.dumps(gen))
         X_syn, y_syn = gen.sample(job.n_samples, seed=seed)
         table = X_syn.copy()
         table[TARGET_COLUMN] = y_syn.to_numpy()
-        atomic_write_parquet(out / "synthetic.parquet", table)
+        atomic_write_parquet(fsio.join(out, "synthetic.parquet"), table)
         summary.update(_describe(gen, X_train, y_train, X_syn, y_syn, seed))
         summary.update(status="ok", error="", seconds=time.perf_counter() - t0,
                        train_rows=[int(i) for i in gen.seen_index_])
     except Exception as exc:  # noqa: BLE001 - recorded as one line, the sweep goes on
         summary.update(status="error", error=one_line(exc), seconds=time.perf_counter() - t0)
     summary["finished_at"] = time.time()
-    atomic_write_json(out / "fit.json", summary)
+    atomic_write_json(fsio.join(out, "fit.json"), summary)
     return summary
 
 
@@ -102,7 +102,7 @@ def _fitted_members(job: FitJob, X: pd.DataFrame, y: pd.Series,
 
     fitted, dropped, how = {}, {}, {}
     for member in job.members:
-        path = Path(member.fitted_path)
+        path = member.fitted_path
         gen = _read_pickle(path)
         how[member.generator] = "reused"
         if gen is None or list(gen.seen_index_) != list(X.index):
@@ -119,22 +119,21 @@ def _fitted_members(job: FitJob, X: pd.DataFrame, y: pd.Series,
     return fitted, dropped, how
 
 
-def _read_pickle(path: Path) -> Any | None:
+def _read_pickle(path: str) -> Any | None:
     """A kept fitted generator, or None when missing or unreadable (e.g. torn by a kill)."""
     try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
+        return pickle.loads(fsio.read_bytes(path))
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return None
 
 
 def load_synthetic(out_dir: str, n: int) -> tuple[pd.DataFrame, pd.Series]:
     """The first ``n`` stored synthetic rows (an i.i.d. prefix of the generator's sample)."""
-    meta = read_json(Path(out_dir) / "fit.json")
+    meta = read_json(fsio.join(out_dir, "fit.json"))
     if not meta or meta.get("status") != "ok":
         reason = meta.get("error", "no fit") if meta else "no fit"
         raise CausalMixError(f"synthetic table unavailable: {reason}")
-    table = pd.read_parquet(Path(out_dir) / "synthetic.parquet")
+    table = fsio.read_parquet(fsio.join(out_dir, "synthetic.parquet"))
     if len(table) < n:
         raise CausalMixError(f"synthetic table has {len(table)} rows, {n} needed")
     table = table.iloc[:n]

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.cache_keys import changed_fields
 from engine.errors import CausalMixError
+from engine.fsio import Location, shown
 from engine.generator_fits import check_fit_rows, fit_state
 from engine.plan import FitJob, SweepPlan, TrialJob, make_plan
 from engine.spec import SweepSpec
@@ -28,8 +29,10 @@ def log(msg: str) -> None:
 
 
 def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None = None,
-              report: bool = True, tune_verbose: int = 0, worker_logs: bool = False) -> Path:
-    """Run (or resume) a sweep; returns the sweep directory holding results.parquet."""
+              report: bool = True, tune_verbose: int = 0, worker_logs: bool = False,
+              ) -> Location:
+    """Run (or resume) a sweep; returns the sweep folder holding results.parquet (a ``Path``
+    for local storage, else its URI)."""
     store = SweepStore(spec.sweep_dir)
     store.prepare()
     if spec.source != "<memory>" and Path(spec.source).is_file():
@@ -40,7 +43,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     searched = sum(st.left for st in studies)
     log(f"sweep '{spec.name}': {plan.planned_trials} trials planned, "
         f"{plan.planned_trials - len(todo) - searched} reused, {len(todo) + searched} to run"
-        f"{_why(reasons)}; storage {store.root}")
+        f"{_why(reasons)}; storage {shown(store.root)}")
     book = ResultsBook(store, [t.trial_id for t in plan.trials] + _study_trial_ids(studies))
     if todo or searched:
         preflight(spec, plan)
@@ -49,12 +52,12 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     results = book.write()
     n_ok = int((results["status"] == "ok").sum())
     log(f"results: {len(results)} rows ({n_ok} ok, {len(results) - n_ok} error) -> "
-        f"{store.results_path}")
+        f"{shown(store.results_path)}")
     if report:
         from engine.report import build_report
 
         out = build_report([store.root])
-        log(f"report -> {out}")
+        log(f"report -> {shown(out)}")
     return store.root
 
 
@@ -66,7 +69,7 @@ def _open_studies(spec: SweepSpec, plan: SweepPlan, store: SweepStore) -> list[A
 
     studies = open_studies(store, spec.search, plan.studies)
     log(f"search: {len(studies)} Optuna studies ({spec.search.sampler}, budget "
-        f"{spec.search.budget} each) in {store.search_db}")
+        f"{spec.search.budget} each) in {shown(store.search_db)}")
     return studies
 
 
@@ -110,6 +113,8 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
             run.pool.poll(timeout=1.0)
     finally:
         progress.save(finished=True)
+        if studies:
+            studies[0].db.sync()
 
 
 def _fit_decisions(fits: list[FitJob]) -> tuple[list[FitJob], list[FitJob]]:
@@ -130,8 +135,7 @@ def trials_to_run(store: SweepStore, trials: list[TrialJob],
     """Trials without a finished record under their current key, and why each must run."""
     todo: list[TrialJob] = []
     reasons: Counter[str] = Counter()
-    for t in trials:
-        rec = store.read_trial(t.trial_id)
+    for t, rec in zip(trials, store.read_trials([t.trial_id for t in trials])):
         if rec and rec.get("key") == t.key and rec.get("result", {}).get("status") == "ok":
             continue
         todo.append(t)
@@ -243,6 +247,6 @@ def plan_summary(spec: SweepSpec) -> dict[str, Any]:
     return {"trials": plan.planned_trials, **search, "generator_fits": len(plan.fits),
             "largest_synthetic_table": plan.largest_fit,
             "max_synthetic_rows": spec.max_synthetic_rows,
-            "per_method": per_method, "storage": str(spec.sweep_dir),
+            "per_method": per_method, "storage": shown(spec.sweep_dir),
             "resources": asdict(spec.resources)}
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
+from engine.fsio import Location, shown
 from engine.store import SweepStore, atomic_write_json, read_json
 
 STALE_SECONDS = 120  # a status older than this means the driver is gone
@@ -67,13 +67,13 @@ def format_status(snap: dict[str, Any]) -> str:
             f" | ETA {'?' if eta is None else _duration(eta)}")
 
 
-def read_status(sweep_dir: Path) -> str:
+def read_status(sweep_dir: Location) -> str:
     """The status of a running or finished sweep, as one or two lines."""
     from engine.errors import CausalMixError
 
     snap = read_json(SweepStore(sweep_dir).status_path)
     if not snap:
-        raise CausalMixError(f"{sweep_dir}: no status.json (not a sweep folder, or a sweep "
+        raise CausalMixError(f"{shown(sweep_dir)}: no status.json (not a sweep folder, or a sweep "
                              "that never started)")
     state = "finished" if snap.get("finished") else "running"
     age = time.time() - snap["updated_at"]

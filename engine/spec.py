@@ -95,7 +95,12 @@ class SweepSpec:
     source: str = "<memory>"
 
     @property
-    def sweep_dir(self) -> Path:
+    def sweep_dir(self) -> Path | str:
+        """``<storage>/<name>``: a ``Path``, or a URI when storage is one (``engine.fsio``)."""
+        from engine.fsio import is_uri, join
+
+        if is_uri(self.storage):
+            return join(self.storage, self.name)
         return Path(self.storage).expanduser().resolve() / self.name
 
 
@@ -170,13 +175,19 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
 
 
 def _storage(v: _Validator, raw: dict, name: str) -> str:
-    """The storage folder (absolute); refused when the sweep folder could not be written."""
+    """The storage folder (absolute) or URI (``s3://``, ``gs://``, ``file://`` ...: anything
+    ``pyarrow.fs.FileSystem.from_uri`` reads); refused when the sweep folder could not be
+    written (a URI on an object store is probed with a small object written and deleted)."""
+    from engine.fsio import is_uri, join, shown
     from engine.store import writable_dir_problem
 
     storage = v.string(raw, "storage", default="results")
-    if "://" in storage:
-        raise SpecError(v.source, "storage", f"expected a local or shared-filesystem path, got "
-                        f"{storage!r}")
+    if is_uri(storage):
+        problem = writable_dir_problem(join(storage, name))
+        if problem:
+            raise SpecError(v.source, "storage", f"cannot write the sweep folder "
+                            f"{shown(join(storage, name))}: {problem}")
+        return storage
     path = Path(storage).expanduser()
     if not path.is_absolute():
         path = (Path.cwd() / path).resolve()

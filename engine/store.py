@@ -10,7 +10,9 @@
         status.json                    live progress (``causalmix status``)
         results.parquet, evaluations.parquet, fits.parquet, scaling_curves.csv, report/
 
-A killed sweep never leaves half a file: every write goes to a temporary file that is renamed.
+``<storage>`` is a local folder or a URI (``s3://``, ``gs://``, ``file://``; ``engine.fsio``).
+A killed sweep never leaves half a file: locally every write goes to a temporary file that is
+renamed; on an object store every file is one upload, visible only once complete.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import posixpath
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from engine import fsio
 from engine.errors import CausalMixError
+from engine.fsio import Location
 from engine.results_schema import EVALUATION_COLUMNS, FIT_COLUMNS, RESULT_COLUMNS
 
 FIT_KEY_CHARS = 12  # digits of the fit key in its folder name
+REMOTE_READERS = 32  # parallel reads of many small files on an object store
 
 
 def slug(name: str) -> str:
@@ -45,57 +50,74 @@ def trial_id(method: str, dataset: str, fold: int, scale: float, mix: float, see
 
 
 class SweepStore:
-    """Every path and file of one sweep: spec copy, fits, trial records, result tables."""
+    """Every path and file of one sweep: spec copy, fits, trial records, result tables.
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+    ``root`` is a local folder (``Path``) or a URI (``engine.fsio``); the store holds its
+    pyarrow filesystem (``fs``) and the path inside it (``base``), and every file of the
+    sweep is read and written through it."""
+
+    def __init__(self, root: Location) -> None:
+        self.root: Location = fsio.as_location(root) if isinstance(root, str) else Path(root)
+        self.fs, self.base = fsio.resolve(self.root)
+
+    def path(self, *parts: str) -> Location:
+        """A file or folder of the sweep (a ``Path`` for local storage, else a URI)."""
+        return fsio.join(self.root, *parts)
 
     # ------------------------------------------------------------------ paths
     @property
-    def spec_path(self) -> Path:
-        return self.root / "spec.yaml"
+    def spec_path(self) -> Location:
+        return self.path("spec.yaml")
 
     @property
-    def tune_dir(self) -> Path:
-        return self.root / "tune"
+    def tune_dir(self) -> Location:
+        return self.path("tune")
 
     @property
-    def search_db(self) -> Path:
-        """The Optuna studies of a search sweep (SQLite)."""
-        return self.root / "search" / "optuna.db"
+    def search_db(self) -> Location:
+        """The Optuna studies of a search sweep (SQLite; see ``engine.studies`` for stores
+        that are not local)."""
+        return self.path("search", "optuna.db")
 
     @property
-    def results_path(self) -> Path:
-        return self.root / "results.parquet"
+    def results_path(self) -> Location:
+        return self.path("results.parquet")
 
-    def fit_dir(self, generator: str, dataset: str, fold: int, key: str) -> Path:
-        return (self.root / "synthetic" / generator / slug(dataset) / f"fold{fold}"
-                / key[:FIT_KEY_CHARS])
+    def fit_dir(self, generator: str, dataset: str, fold: int, key: str) -> Location:
+        return self.path("synthetic", generator, slug(dataset), f"fold{fold}",
+                         key[:FIT_KEY_CHARS])
 
-    def fitted_path(self, generator: str, dataset: str, fold: int, model_key: str) -> Path:
+    def fitted_path(self, generator: str, dataset: str, fold: int, model_key: str) -> Location:
         """A fitted generator kept for reuse (a ``mixed`` fit samples from its members')."""
-        return (self.root / "synthetic" / generator / slug(dataset) / f"fold{fold}"
-                / f"fitted-{model_key[:FIT_KEY_CHARS]}.pkl")
+        return self.path("synthetic", generator, slug(dataset), f"fold{fold}",
+                         f"fitted-{model_key[:FIT_KEY_CHARS]}.pkl")
 
-    def fit_id(self, fit_dir: str | Path) -> str:
+    def fit_id(self, fit_dir: Location) -> str:
         """The id of a fit: its folder relative to ``<sweep>/synthetic`` ('' for no fit)."""
         if not fit_dir:
             return ""
-        try:
-            return Path(fit_dir).relative_to(self.root / "synthetic").as_posix()
-        except ValueError:
-            return Path(fit_dir).as_posix()
+        rel = fsio.relative(fit_dir, self.path("synthetic"))
+        if rel is not None:
+            return rel
+        return str(fit_dir) if fsio.is_uri(fit_dir) else Path(fit_dir).as_posix()
 
-    def baseline_path(self, key: str) -> Path:
+    def baseline_path(self, key: str) -> Location:
         """The shared zero-shot scores of one (dataset-fold, model, preprocessing)."""
-        return self.root / "baselines" / f"{key[:20]}.json"
+        return self.path("baselines", f"{key[:20]}.json")
 
     @property
-    def status_path(self) -> Path:
-        return self.root / "status.json"
+    def status_path(self) -> Location:
+        return self.path("status.json")
 
-    def trial_path(self, trial_id: str) -> Path:
-        return self.root / "trials" / trial_id / "result.json"
+    def trial_path(self, trial_id: str) -> Location:
+        return self.path("trials", trial_id, "result.json")
+
+    def tune_storage(self) -> tuple[str, Any]:
+        """Ray Tune's ``storage_path`` and ``storage_filesystem`` (None for a local path)."""
+        if not fsio.is_uri(self.root):
+            return str(self.tune_dir), None
+        fs, path = fsio.resolve(self.tune_dir)
+        return path, fs
 
     # ------------------------------------------------------------------ records
     def read_trial(self, trial_id: str) -> dict[str, Any] | None:
@@ -104,8 +126,44 @@ class SweepStore:
     def write_trial(self, trial_id: str, record: dict[str, Any]) -> None:
         atomic_write_json(self.trial_path(trial_id), record)
 
-    def read_fit(self, fit_dir: str | Path) -> dict[str, Any] | None:
-        return read_json(Path(fit_dir) / "fit.json")
+    def trial_ids(self) -> list[str]:
+        """The trials with a record in the sweep (sorted by path)."""
+        found = fsio.find_files(self.path("trials"), "result.json")
+        return [posixpath.dirname(p) for p in found]
+
+    def read_trials(self, trial_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The records of ``trial_ids`` (None where missing), in order."""
+        return self._read_all([self.trial_path(t) for t in trial_ids])
+
+    def fit_records(self) -> list[tuple[str, dict[str, Any]]]:
+        """(fit id, fit.json) of every stored fit, sorted by path; unreadable ones left out."""
+        found = fsio.find_files(self.path("synthetic"), "fit.json")
+        metas = self._read_all([self.path("synthetic", rel) for rel in found])
+        return [(posixpath.dirname(rel), meta) for rel, meta in zip(found, metas)
+                if meta is not None]
+
+    def _read_all(self, paths: list[Location]) -> list[Any | None]:
+        """JSON files in order; on a remote store read by parallel requests (each file is one
+        round trip there, and a large sweep has thousands)."""
+        if fsio.is_local(self.fs) or len(paths) < 2:
+            return [read_json(p) for p in paths]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(REMOTE_READERS) as pool:
+            return list(pool.map(read_json, paths))
+
+    def read_fit(self, fit_dir: Location) -> dict[str, Any] | None:
+        return read_json(fsio.join(fit_dir, "fit.json"))
+
+    def read_table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A Parquet table of the sweep (``results.parquet`` ...); FileNotFoundError if none."""
+        return fsio.read_parquet(self.path(name), columns=columns)
+
+    def write_table(self, name: str, df: pd.DataFrame) -> None:
+        atomic_write_parquet(self.path(name), df)
+
+    def has_trial_records(self) -> bool:
+        return fsio.is_dir(self.root) and bool(self.trial_ids())
 
     def save_spec(self, source: str | Path) -> None:
         atomic_write_bytes(self.spec_path, Path(source).read_bytes())
@@ -119,8 +177,15 @@ class SweepStore:
         return write_results(self.root, trial_ids)
 
 
-def ensure_writable_dir(path: Path, what: str) -> None:
+def ensure_writable_dir(path: Location, what: str) -> None:
     """Create ``path`` if needed; one-line error when it is a file or cannot be written."""
+    if fsio.is_uri(path):
+        problem = writable_dir_problem(path)
+        if problem:
+            raise CausalMixError(f"{what} {fsio.shown(path)} cannot be written ({problem})")
+        fsio.makedirs(path)
+        return
+    path = Path(path)
     if path.exists() and not path.is_dir():
         raise CausalMixError(f"{what} {path} is a file, not a directory")
     try:
@@ -132,9 +197,18 @@ def ensure_writable_dir(path: Path, what: str) -> None:
         raise CausalMixError(f"{what} {path} cannot be written ({reason})") from None
 
 
-def writable_dir_problem(path: Path) -> str | None:
-    """Why ``path`` could not be created and written, without creating anything (or None)."""
-    probe = path
+def writable_dir_problem(path: Location) -> str | None:
+    """Why ``path`` could not be created and written, without creating anything (or None).
+    A URI is resolved; on an object store a small object is written there and deleted."""
+    if fsio.is_uri(path):
+        try:
+            fs, local = fsio.resolve(path)
+        except Exception as exc:  # noqa: BLE001 - unknown scheme, bad options: one line
+            return fsio.first_line(exc)
+        if not fsio.is_local(fs):
+            return fsio.uri_problem(str(path))
+        path = Path(local)
+    probe = Path(path)
     while not probe.exists():
         if probe.parent == probe:
             return "no existing parent folder"
@@ -148,43 +222,21 @@ def writable_dir_problem(path: Path) -> str | None:
     return None
 
 
-def _atomic_replace(path: Path, write: Callable[[str], None]) -> None:
-    """Write to a temporary file beside ``path`` with ``write(tmp)``, then rename it over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_write_bytes(path: Location, data: bytes) -> None:
+    fsio.atomic_write_bytes(path, data)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    _atomic_replace(path, write)
+def atomic_write_json(path: Location, obj: Any) -> None:
+    fsio.atomic_write_bytes(path, json.dumps(_jsonable(obj), indent=1, sort_keys=True).encode())
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, json.dumps(_jsonable(obj), indent=1, sort_keys=True).encode())
+def atomic_write_parquet(path: Location, df: pd.DataFrame) -> None:
+    fsio.atomic_write_parquet(path, df)
 
 
-def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
-    _atomic_replace(path, lambda tmp: df.to_parquet(tmp, index=False))
-
-
-def read_json(path: Path) -> Any | None:
+def read_json(path: Location) -> Any | None:
     """The JSON object at ``path``, or None if missing or unreadable (e.g. torn by a kill)."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    return fsio.read_json(path)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -227,15 +279,12 @@ def _typed_frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.Data
     return pd.DataFrame(data)
 
 
-def collect_fits(sweep_dir: Path) -> pd.DataFrame:
+def collect_fits(sweep_dir: Location) -> pd.DataFrame:
     """One row per generator fit (fit.json), fidelity metrics flattened to ``fidelity_*``."""
     rows = []
-    for p in sorted((sweep_dir / "synthetic").glob("**/fit.json")):
-        meta = read_json(p)
-        if meta is None:
-            continue
+    for fit_id, meta in SweepStore(sweep_dir).fit_records():
         row = {k: meta.get(k) for k in FIT_COLUMNS if k in meta}
-        row["fit_id"] = SweepStore(sweep_dir).fit_id(p.parent)
+        row["fit_id"] = fit_id
         row["options"] = json.dumps(meta.get("options", {}), sort_keys=True)
         row["n_train_rows_seen"] = len(meta.get("train_rows", []))
         edges = meta.get("graph_edges")
@@ -250,16 +299,14 @@ def collect_fits(sweep_dir: Path) -> pd.DataFrame:
     return base
 
 
-def write_results(sweep_dir: Path, trial_ids: list[str] | None = None) -> pd.DataFrame:
+def write_results(sweep_dir: Location, trial_ids: list[str] | None = None) -> pd.DataFrame:
     """(Re)write results.parquet, evaluations.parquet and fits.parquet from the sweep's trial
-    records (those named, else every record on disk)."""
-    if trial_ids is None:
-        root = sweep_dir / "trials"
-        trial_ids = [p.parent.relative_to(root).as_posix()
-                     for p in sorted(root.glob("**/result.json"))]
-    book = ResultsBook(SweepStore(sweep_dir), trial_ids)
+    records (those named, else every record in the sweep); provisional records of search trials
+    interrupted mid-run are left out."""
+    store = SweepStore(sweep_dir)
+    book = ResultsBook(store, store.trial_ids() if trial_ids is None else trial_ids)
     for tid in [t for t, row in book.rows.items() if row.get("status") == "running"]:
-        del book.rows[tid]  # provisional record of a search trial interrupted mid-run
+        del book.rows[tid]
     return book.write()
 
 
@@ -273,8 +320,7 @@ class ResultsBook:
         self._known = set(self.order)
         self.rows: dict[str, dict[str, Any]] = {}
         self.evals: dict[str, list[dict[str, Any]]] = {}
-        for tid in self.order:
-            rec = store.read_trial(tid)
+        for tid, rec in zip(self.order, store.read_trials(self.order)):
             if rec is not None:
                 self.add(tid, rec)
 
@@ -296,8 +342,7 @@ class ResultsBook:
         rows = [self.rows[t] for t in self.order if t in self.rows]
         evals = [e for t in self.order for e in self.evals.get(t, [])]
         res = results_frame(rows)
-        root = self.store.root
-        atomic_write_parquet(root / "results.parquet", res)
-        atomic_write_parquet(root / "evaluations.parquet", evaluations_frame(evals))
-        atomic_write_parquet(root / "fits.parquet", collect_fits(root))
+        self.store.write_table("results.parquet", res)
+        self.store.write_table("evaluations.parquet", evaluations_frame(evals))
+        self.store.write_table("fits.parquet", collect_fits(self.store.root))
         return res

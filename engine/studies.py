@@ -10,10 +10,13 @@ from its stored record when that record is final, else asked again at the same p
 from __future__ import annotations
 
 import math
+import tempfile
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from engine import fsio
 from engine.data.folds import derive_seed
 from engine.plan import StudyJob, TrialJob, search_trial_id, with_point
 from engine.search_spec import SearchSpec
@@ -23,8 +26,33 @@ SUPERSEDED = "superseded"  # study attribute: numbers of trials asked again at t
 SLOT = "slot"  # trial attribute: the budget slot (0..budget-1) that names the trial's record
 
 
-def storage_url(store: SweepStore) -> str:
-    return f"sqlite:///{store.search_db}"
+class SearchDB:
+    """The sweep's SQLite file of studies. SQLite needs a local file: on a store that is not
+    local (``s3://`` ...) the driver works on a local copy, fetched at start and uploaded by
+    ``sync`` (with the result tables, and when the sweep ends)."""
+
+    def __init__(self, store: SweepStore) -> None:
+        import hashlib
+
+        self.remote = store.search_db if fsio.is_uri(store.search_db) else None
+        if self.remote is None:
+            self.local = Path(store.search_db)
+        else:
+            tag = hashlib.sha256(str(self.remote).encode()).hexdigest()[:16]
+            self.local = Path(tempfile.gettempdir()) / "causalmix-search" / tag / "optuna.db"
+        self.local.parent.mkdir(parents=True, exist_ok=True)
+        if self.remote is not None:
+            self.local.unlink(missing_ok=True)
+            if fsio.exists(self.remote):
+                self.local.write_bytes(fsio.read_bytes(self.remote))
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.local}"
+
+    def sync(self) -> None:
+        if self.remote is not None and self.local.is_file():
+            fsio.atomic_write_bytes(self.remote, self.local.read_bytes())
 
 
 def make_sampler(search: SearchSpec, study: str) -> Any:
@@ -52,6 +80,7 @@ class StudyState:
 
     job: StudyJob
     study: Any  # optuna.Study
+    db: SearchDB
     taken: set[int] = field(default_factory=set)  # slots of counted trials
     running: int = 0
     live: dict[int, Any] = field(default_factory=dict)  # number -> optuna.Trial
@@ -100,16 +129,17 @@ def open_studies(store: SweepStore, search: SearchSpec, jobs: list[StudyJob],
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store.search_db.parent.mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.RDBStorage(storage_url(store))
+    db = SearchDB(store)
+    storage = optuna.storages.RDBStorage(db.url)
     states = []
     for job in jobs:
         study = optuna.create_study(study_name=job.name, storage=storage,
                                     sampler=make_sampler(search, job.name),
                                     direction=search.direction, load_if_exists=True)
-        state = StudyState(job, study)
+        state = StudyState(job, study, db)
         _settle(store, search, state)
         states.append(state)
+    db.sync()
     return states
 
 

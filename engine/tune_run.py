@@ -17,6 +17,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler
 
 from engine.fit_pool import FitPool
+from engine.fsio import makedirs, shown
 from engine.plan import FitJob, StudyJob, TrialJob
 from engine.progress import Progress
 from engine.search_spec import SearchSpec
@@ -122,6 +123,8 @@ class SweepRun:
         now = time.monotonic()
         if force or now - self.last_write > max(WRITE_EVERY_S, self.write_cost / WRITE_SHARE):
             self.book.write()
+            if self.studies:
+                self.studies[0].db.sync()  # the studies' file, where the store is not local
             self.last_write = time.monotonic()
             self.write_cost = self.last_write - now
 
@@ -231,7 +234,8 @@ def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
     trainable = tune.with_resources(tune.with_parameters(
         tune_trainable, jobs=by_id, studies=run.study_jobs, stoppable=stoppable), resources)
     tune_dir = run.store.tune_dir
-    tune_dir.mkdir(parents=True, exist_ok=True)
+    storage_path, storage_fs = run.store.tune_storage()  # URIs: Tune writes through pyarrow
+    makedirs(tune_dir)
     samples = len(jobs) + sum(max(0, st.left) for st in run.studies)
     tuner = tune.Tuner(
         trainable,
@@ -242,12 +246,13 @@ def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
-            name=f"run-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(tune_dir),
+            name=f"run-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=storage_path,
+            storage_filesystem=storage_fs,
             verbose=verbose, callbacks=[_Callback(run, by_id)],
             failure_config=tune.FailureConfig(max_failures=1),
         ),
     )
-    log(f"fine-tuning: {samples} trials on Ray Tune (logs: {tune_dir})")
+    log(f"fine-tuning: {samples} trials on Ray Tune (logs: {shown(tune_dir)})")
     tuner.fit()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.finetune import EvalSplit, Evaluation, evaluate
 from engine.models.base import InContextClassifier
-from engine.store import SweepStore, read_json
+from engine.store import SweepStore, atomic_write_json, read_json
 
 _MODELS: dict[str, tuple[InContextClassifier, dict[str, Any]]] = {}
 _BASELINES: dict[str, Evaluation] = {}
@@ -55,8 +55,6 @@ def shared_baseline(store: SweepStore, key: str, model: InContextClassifier, val
         return ev, False
     ev = Evaluation(0, float("nan"), evaluate(model, val, n_classes),
                     evaluate(model, test, n_classes))
-    from engine.store import atomic_write_json
-
     atomic_write_json(path, {"key": key, "val": ev.val, "test": ev.test})
     _BASELINES[key] = ev
     return ev, True

@@ -12,12 +12,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 
+S3_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+"""Stand-in credentials for the S3 tests' local server (``tests/test_storage_uri.py``);
+credentials already in the environment are kept."""
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """A real local Ray with 2 CPUs, shared by all tests of the session."""
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    for key, value in S3_TEST_ENV.items():  # before Ray starts: its workers inherit them
+        os.environ.setdefault(key, value)
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield ray

@@ -164,7 +164,11 @@ CASES: list[Case] = [
     ("storage under a file", lambda tmp: ["validate", str(_spec(
         tmp, storage=str(_file(tmp) / "sub")))], "'storage'"),
     ("storage not writable", _validate(storage="/proc/causalmix"), "'storage'"),
-    ("storage URI", _validate(storage="s3://bucket/runs"), "'storage'"),
+    ("storage URI of an unknown scheme", _validate(storage="nosuchfs://bucket/runs"),
+     "'storage'"),
+    ("storage file URI with a host", _validate(storage="file://somehost/runs"), "'storage'"),
+    ("storage file URI under a file", lambda tmp: ["validate", str(_spec(
+        tmp, storage=_file(tmp).as_uri() + "/sub"))], "'storage'"),
     # ---------------------------------------------------------------- odd data
     ("n_train larger than the data", lambda tmp: ["validate", str(_spec(
         tmp, datasets=[_local(tmp, _csv(tmp, rows=40))]))], "n_train=64"),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
 
+from engine.fsio import Location, as_location, delete, is_uri, join, shown, staged
 from engine.report import html
 from engine.report.curves import best_mix_per_dataset, bootstrap_bands, scaling_table
 from engine.report.definitions import DEFINITIONS
@@ -34,23 +36,37 @@ FAILED_COLUMNS = ["source", "trial_id", "method", "dataset", "fold", "seed", "sy
                   "mix_ratio", "error"]
 
 
-def build_report(sweep_dirs: list[Path], out_dir: Path | None = None) -> Path:
+def build_report(sweep_dirs: list[Location], out_dir: Location | None = None) -> Location:
     """Build the report for one or several sweeps and return the output directory.
 
+    Sweeps and the output may be local folders or URIs (``engine.fsio``); files bound for a
+    URI are written locally first and uploaded when the report is done.
     Default ``out_dir`` is ``<first sweep dir>/report``. With a single sweep directory the
     scaling curves (``scaling_curves.csv``, ``scaling_<method>.png``) are also written into
     the sweep directory itself. Works on partial results of a running sweep; a missing
     ``evaluations.parquet`` only leaves the validation-test tracking out.
     """
-    sweep_dirs = [Path(d) for d in sweep_dirs]
+    sweep_dirs = [as_location(d) if isinstance(d, str) else Path(d) for d in sweep_dirs]
     if not sweep_dirs:
         raise ValueError("build_report needs at least one sweep directory")
-    out_dir = Path(out_dir) if out_dir is not None else sweep_dirs[0] / "report"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is None:
+        out_dir = join(sweep_dirs[0], "report")
+    out_dir = as_location(out_dir) if isinstance(out_dir, str) else Path(out_dir)
+    with ExitStack() as stack:
+        local_out = stack.enter_context(staged(out_dir))
+        local_dirs = {str(d): stack.enter_context(staged(d, create=False))
+                      for d in sweep_dirs}
+        _build(sweep_dirs, local_out, local_dirs)
+    return out_dir
+
+
+def _build(sweep_dirs: list[Location], out_dir: Path, local_dirs: dict[str, Path]) -> None:
+    """The report of ``sweep_dirs`` into the local ``out_dir``; files that go into a sweep
+    folder itself are written into its local folder in ``local_dirs``."""
     results = load_results(sweep_dirs)
     evaluations = load_evaluations(sweep_dirs)
     outputs = Outputs(out_dir)
-    extra = (sweep_dirs[0],) if len(sweep_dirs) == 1 else ()
+    extra = (local_dirs[str(sweep_dirs[0])],) if len(sweep_dirs) == 1 else ()
 
     # (a) scaling curves first: the cheapest and most needed output. They are drawn over grid
     # points; a search's trials are each at their own point and get the Search section.
@@ -75,24 +91,37 @@ def build_report(sweep_dirs: list[Path], out_dir: Path | None = None) -> Path:
         warnings.warn(f"report analysis failed: {exc!r}", stacklevel=2)
         sections = [html.Section("Analysis failed", [html.paragraph(repr(exc))])]
     sections[1:1] = _search(results, outputs)
-    for directory in sorted({Path(s) for s in results["source"]}):
-        trials = results[results["source"] == str(directory)]
-        runs = None if evaluations is None else evaluations[
-            evaluations["source"] == str(directory)
-        ]
-        try:
-            outputs.notes.append(write_tensorboard(trials, runs, directory))
-        except Exception as exc:  # summaries are a convenience, never fatal
-            outputs.notes.append(f"TensorBoard summaries failed for {directory}: {exc!r}")
+    _tensorboard(results, evaluations, sweep_dirs, local_dirs, outputs)
     sections.append(_files_section(outputs))
     subtitle = (
-        f"Sweeps: {', '.join(str(d) for d in sweep_dirs)}. Generated "
+        f"Sweeps: {', '.join(shown(d) for d in sweep_dirs)}. Generated "
         f"{dt.datetime.now().isoformat(timespec='seconds')}. "
         + " ".join(outputs.notes)
     )
     page = html.render("CausalMix Sweep report", subtitle, sections)
     (out_dir / "report.html").write_text(page, encoding="utf-8")
-    return out_dir
+
+
+def _tensorboard(results: pd.DataFrame, evaluations: pd.DataFrame | None,
+                 sweep_dirs: list[Location], local_dirs: dict[str, Path],
+                 outputs: Outputs) -> None:
+    """TensorBoard hparams summaries into each sweep folder (a convenience, never fatal)."""
+    for directory in sweep_dirs:
+        source = str(directory)
+        trials = results[results["source"] == source]
+        if trials.empty:
+            continue
+        runs = None if evaluations is None else evaluations[evaluations["source"] == source]
+        try:
+            if is_uri(directory):  # rebuilt on each call, as the local folder is
+                delete(join(directory, "tensorboard", "hparams"))
+            note = write_tensorboard(trials, runs, local_dirs[source])
+            if is_uri(directory):
+                note = note.replace(str(local_dirs[source]), shown(directory))
+            outputs.notes.append(note)
+        except Exception as exc:  # summaries are a convenience, never fatal
+            outputs.notes.append(f"TensorBoard summaries failed for {shown(directory)}: "
+                                 f"{exc!r}")
 
 
 def _analyse(

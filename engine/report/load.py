@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import CausalMixError
+from engine.fsio import Location, is_dir, join, read_parquet, shown
 from engine.results_schema import EVALUATION_COLUMNS, RESULT_COLUMNS
 
 
@@ -28,20 +29,20 @@ REQUIRED_COLUMNS = ("trial_id", "dataset", "fold", "method", "status")
 """Columns without which a results table cannot be reported at all."""
 
 
-def _read_parquet(path: Path, retries: int = 3) -> pd.DataFrame | None:
-    """Read a Parquet file (None when missing), retrying briefly while a running sweep rewrites
-    it; a file that stays unreadable is a ``ReportInputError`` naming it."""
+def _read_parquet(path: Location, retries: int = 3) -> pd.DataFrame | None:
+    """Read a Parquet file, local or at a URI (None when missing), retrying briefly while a
+    running sweep rewrites it; a file that stays unreadable is a ``ReportInputError``."""
     for attempt in range(retries):
         try:
-            return pd.read_parquet(path)
+            return read_parquet(path)
         except FileNotFoundError:
             return None
         except IsADirectoryError:
-            raise ReportInputError(f"{path}: is a folder, not a Parquet file") from None
+            raise ReportInputError(f"{shown(path)}: is a folder, not a Parquet file") from None
         except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line
             if attempt == retries - 1:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise ReportInputError(f"{path}: not a readable Parquet file "
+                raise ReportInputError(f"{shown(path)}: not a readable Parquet file "
                                        f"({type(exc).__name__}: {first[:160]})") from None
             time.sleep(0.5)
     return None
@@ -91,25 +92,25 @@ def _as_bool(value: object) -> bool:
     return bool(value) if pd.notna(value) else False
 
 
-def _load_frames(sweep_dirs: list[Path], filename: str, columns: dict[str, str],
+def _load_frames(sweep_dirs: list[Location], filename: str, columns: dict[str, str],
                  keys: list[str], required: tuple[str, ...]) -> list[pd.DataFrame]:
     """One conformed frame per sweep that has rows in ``filename``; ``source`` names the sweep,
     and within a sweep the last row of each ``keys`` wins."""
     frames = []
     for sweep_dir in sweep_dirs:
-        frame = _read_parquet(Path(sweep_dir) / filename)
+        frame = _read_parquet(join(sweep_dir, filename))
         if frame is None or frame.empty:
             continue
         problem = schema_problem(frame, columns, required)
         if problem:
-            raise ReportInputError(f"{Path(sweep_dir) / filename}: {problem}")
+            raise ReportInputError(f"{shown(join(sweep_dir, filename))}: {problem}")
         frame = _conform(frame, columns)
         frame["source"] = str(sweep_dir)
         frames.append(frame.drop_duplicates(subset=keys, keep="last"))
     return frames
 
 
-def load_results(sweep_dirs: list[Path]) -> pd.DataFrame:
+def load_results(sweep_dirs: list[Location]) -> pd.DataFrame:
     """All trials of the given sweeps, merged (``source`` names the sweep directory).
 
     Within one sweep the last row of a repeated trial wins; across sweeps all rows are kept
@@ -119,17 +120,17 @@ def load_results(sweep_dirs: list[Path]) -> pd.DataFrame:
                           REQUIRED_COLUMNS)
     if not frames:
         raise ReportInputError(
-            f"no {RESULTS_FILE} with rows in: {', '.join(map(str, sweep_dirs))}"
+            f"no {RESULTS_FILE} with rows in: {', '.join(map(shown, sweep_dirs))}"
         )
     for frame in frames:
         if (frame["sweep"] == "").all():
-            frame["sweep"] = Path(frame["source"].iloc[0]).name
+            frame["sweep"] = _last_part(str(frame["source"].iloc[0]))
     results = pd.concat(frames, ignore_index=True)
     results["status"] = results["status"].where(results["status"] != "", "ok")
     return results.reset_index(drop=True)
 
 
-def load_evaluations(sweep_dirs: list[Path]) -> pd.DataFrame | None:
+def load_evaluations(sweep_dirs: list[Location]) -> pd.DataFrame | None:
     """All evaluation steps of the given sweeps, or ``None`` when no sweep has readable ones
     (a damaged file only leaves the validation-test tracking out, with a warning)."""
     try:
@@ -155,24 +156,35 @@ def per_fold_config(results: pd.DataFrame, column: str) -> pd.DataFrame:
     return ok.groupby(CONFIG_KEYS + FOLD_KEYS, as_index=False, dropna=False)[column].mean()
 
 
-def results_problem(sweep_dir: Path) -> str | None:
+def _last_part(location: str) -> str:
+    """The last folder name of a path or URI (``s3://b/runs/x?opt=1`` -> ``x``)."""
+    return Path(location.partition("?")[0].rstrip("/")).name
+
+
+def results_problem(sweep_dir: Location) -> str | None:
     """Why ``sweep_dir`` has no reportable results table (None when it has one)."""
-    if not sweep_dir.is_dir():
-        return f"{sweep_dir}: no such sweep folder"
-    path = sweep_dir / RESULTS_FILE
+    try:
+        found = is_dir(sweep_dir)
+    except Exception as exc:  # noqa: BLE001 - e.g. an unknown URI scheme or no such bucket
+        from engine.fsio import first_line
+
+        return f"{shown(sweep_dir)}: cannot be read ({first_line(exc)})"
+    if not found:
+        return f"{shown(sweep_dir)}: no such sweep folder"
+    path = join(sweep_dir, RESULTS_FILE)
     try:
         frame = _read_parquet(path, retries=1)
     except ReportInputError as exc:
         return str(exc)
     if frame is None:
-        return f"{path}: missing (is this a sweep folder?)"
+        return f"{shown(path)}: missing (is this a sweep folder?)"
     problem = schema_problem(frame, RESULT_COLUMNS, REQUIRED_COLUMNS)
     if problem:
-        return f"{path}: {problem}"
-    return f"{path}: no rows yet" if frame.empty else None
+        return f"{shown(path)}: {problem}"
+    return f"{shown(path)}: no rows yet" if frame.empty else None
 
 
-def usable_sweep_dirs(sweep_dirs: list[Path]) -> list[Path]:
+def usable_sweep_dirs(sweep_dirs: list[Location]) -> list[Location]:
     """The sweeps that can be reported. A damaged results table is rebuilt from the sweep's
     trial records when it has any; other damaged sweeps are left out with a warning, and when
     none is left the first problem is the error."""
@@ -181,7 +193,7 @@ def usable_sweep_dirs(sweep_dirs: list[Path]) -> list[Path]:
     usable, problems = [], []
     for d in sweep_dirs:
         problem = results_problem(d)
-        if problem and d.is_dir() and any((d / "trials").glob("**/result.json")):
+        if problem and _has_records(d):
             SweepStore(d).write_results()
             warnings.warn(f"{problem}; rebuilt it from the sweep's trial records", stacklevel=2)
             problem = results_problem(d)
@@ -194,3 +206,12 @@ def usable_sweep_dirs(sweep_dirs: list[Path]) -> list[Path]:
     for problem in problems:
         warnings.warn(f"{problem}; left out of the report", stacklevel=2)
     return usable
+
+
+def _has_records(sweep_dir: Location) -> bool:
+    from engine.store import SweepStore
+
+    try:
+        return SweepStore(sweep_dir).has_trial_records()
+    except Exception:  # noqa: BLE001 - an unreadable location has none; its problem is reported
+        return False

@@ -15,19 +15,20 @@ from typing import Any
 
 import pandas as pd
 
+from engine import fsio
 from engine.report import html
 from engine.report.export import Outputs
 from engine.report.plots import plt, safe_name
 from engine.report.reference import ordered_methods
 
-SEARCH_DB = Path("search") / "optuna.db"
+SEARCH_DB = ("search", "optuna.db")
 MAX_PLOTTED_STUDIES = 6
 MAX_IMPORTANCE_STUDIES = 40  # per method: fANOVA costs ~0.1 s a study
 IMPORTANCE_SEED = 0
 
 
 @contextmanager
-def snapshot(db: Path) -> Iterator[Any]:
+def snapshot(db: fsio.Location) -> Iterator[Any]:
     """An RDB storage on a consistent copy of ``db``, opened read-only.
 
     Optuna's RDBStorage would create a missing database and may write to an existing one
@@ -35,10 +36,16 @@ def snapshot(db: Path) -> Iterator[Any]:
     file is copied with SQLite's online backup and the copy is opened."""
     import optuna
 
-    if not db.is_file():
-        raise FileNotFoundError(f"{db}: missing")
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "optuna.db"
+        if fsio.is_uri(db):  # a store that is not local: read a downloaded copy
+            if not fsio.exists(db):
+                raise FileNotFoundError(f"{fsio.shown(db)}: missing")
+            fetched = Path(tmp) / "fetched.db"
+            fetched.write_bytes(fsio.read_bytes(db))
+            db = fetched
+        if not Path(db).is_file():
+            raise FileNotFoundError(f"{db}: missing")
         src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         dst = sqlite3.connect(copy)
         try:
@@ -54,6 +61,11 @@ def snapshot(db: Path) -> Iterator[Any]:
             storage.engine.dispose()
 
 
+def _db_of(source: str) -> fsio.Location:
+    """The studies' database of the sweep at ``source`` (a folder or a URI)."""
+    return fsio.join(fsio.as_location(source), *SEARCH_DB)
+
+
 def load_studies(keys: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], Any], list[str]]:
     """The studies ``keys`` = (sweep folder, study name), each copied into memory; plus a note
     per sweep whose database could not be read or lacks some of the studies."""
@@ -64,7 +76,7 @@ def load_studies(keys: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], Any
     for source in sorted({k[0] for k in keys}):
         names = sorted(k[1] for k in keys if k[0] == source)
         try:
-            with snapshot(Path(source) / SEARCH_DB) as storage:
+            with snapshot(_db_of(source)) as storage:
                 for name in names:
                     try:
                         stored = optuna.load_study(study_name=name, storage=storage)
@@ -81,7 +93,7 @@ def load_studies(keys: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], Any
         missing = [n for n in names if (source, n) not in studies]
         if missing:
             notes.append(f"{len(missing)} studies (e.g. {missing[0]}) are not in "
-                         f"{Path(source) / SEARCH_DB}; left out of the Optuna plots.")
+                         f"{fsio.shown(_db_of(source))}; left out of the Optuna plots.")
     return studies, notes
 
 
