@@ -23,15 +23,18 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 
 
-def timed_run(tree: Path, storage: Path, num_cpus: int) -> float:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+def timed_run(tree: Path, storage: str | Path, num_cpus: int,
+              env: dict[str, str] | None = None) -> float:
+    """Wall seconds of ``causalmix run sweeps/smoke.yaml`` from ``tree`` with ``storage`` (a
+    fresh subprocess; exit 1, some trials failed, still counts as a run)."""
+    env = {**(env or os.environ), "PYTHONPATH": str(tree)}
     cmd = [sys.executable, "-m", "engine.cli", "run", str(tree / "sweeps" / "smoke.yaml"),
            "--storage", str(storage), "--no-report", "--num-cpus", str(num_cpus)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode not in (0, 1):
-        raise SystemExit(f"{tree}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
+        raise SystemExit(f"{tree} ({storage}): exit {proc.returncode}\n{proc.stderr[-2000:]}")
     return wall
 
 

@@ -14,26 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from smoke_speed import timed_run  # benchmarks/ is this script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
           "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-def timed_run(storage: str, num_cpus: int, env: dict[str, str]) -> float:
-    cmd = [sys.executable, "-m", "engine.cli", "run", str(REPO / "sweeps" / "smoke.yaml"),
-           "--storage", storage, "--no-report", "--num-cpus", str(num_cpus)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"{storage}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
-    return wall
 
 
 def s3_server() -> tuple[object, str]:
@@ -70,7 +58,7 @@ def main() -> None:
                            "file": (Path(tmp) / f"file{i}").as_uri()}.get(side)
                 if side == "s3":
                     storage = f"s3://bench/run{i}?endpoint_override={endpoint}&scheme=http"
-                wall = timed_run(storage, args.num_cpus, env)
+                wall = timed_run(REPO, storage, args.num_cpus, env)
                 times[side].append(wall)
                 print(f"repeat {i} {side:5s} {wall:7.1f} s", flush=True)
     if server is not None:
