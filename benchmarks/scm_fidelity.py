@@ -25,6 +25,8 @@ half) with the held-out half:
   synthetic rows, divided by that of one trained on the real train half (TRTR);
 * ``wass`` / ``tv`` / ``corr``: mean per-column Wasserstein (numeric, standardised) and
   total-variation (categorical) distance and mean absolute pairwise-correlation difference;
+* ``rows_sha``: a hash of the synthetic rows (equal hashes: the same rows, e.g. before and after
+  a change that should not alter them);
 * ``fit_s`` / ``sample_s`` wall seconds; ``fit_cpu`` the fit's CPU seconds (process time, one
   thread: what the fit costs one core, also on a loaded machine).
 
@@ -45,6 +47,7 @@ of saved files). Variants are named parameter sets of the ``scm`` generator (``-
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import time
@@ -67,6 +70,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "dags1": {"n_dags": 1},
     "dags5": {"n_dags": 5},
     "pc": {"algorithms": ["pc"]},
+    "pcfci": {"algorithms": ["pc", "fci"]},
     "fci": {"algorithms": ["fci"]},
     "smooth0": {"root_smoothing": 0.0},
     "linear": {"regressor": "linear", "classifier": "logistic"},
@@ -285,13 +289,15 @@ def evaluate(gen_name: str, params: dict[str, Any], X: pd.DataFrame, y: pd.Serie
     X_syn, y_syn = gen.sample(half, seed=seed + 1)
     t2 = time.perf_counter()
     rep = fidelity_report(X_te, y_te, X_syn, y_syn, seed=seed)
+    rows_hash = hashlib.sha256(pd.util.hash_pandas_object(
+        X_syn.assign(__y__=pd.Series(y_syn)), index=True).to_numpy().tobytes()).hexdigest()
     real = X_te.assign(__y__=y_te.astype(str))
     syn = X_syn.assign(__y__=pd.Series(y_syn).astype(str))
     row = {"auc_rf": rf_two_sample_auc(real, syn, seed), "auc_hgb": rep["two_sample_auc"],
            "tstr_ratio": tstr_ratio(X_tr, y_tr, X_syn, y_syn, X_te, y_te, seed),
            "wass": rep["wasserstein_mean"], "tv": rep["tv_mean"],
            "corr": rep["corr_mean_abs_diff"], "fit_s": t1 - t0, "fit_cpu": c1 - c0,
-           "sample_s": t2 - t1}
+           "sample_s": t2 - t1, "rows_sha": rows_hash[:16]}
     if truth is not None:
         row["f1"], row["shd"] = graph_scores(truth, gen.graph_)
     return row

@@ -297,3 +297,10 @@ def test_auto_defaults_on_a_table_with_categorical_features():
     a, b = fitted.sample(300, seed=3), same.sample(300, seed=3)
     pd.testing.assert_frame_equal(a[0], b[0])
     pd.testing.assert_series_equal(a[1], b[1])
+
+
+def test_fci_only_up_to_30_modelled_columns():
+    gen = make_generator("scm")
+    assert gen.params["algorithms"] is None
+    assert gen._algorithms(30) == ["pc", "fci"] and gen._algorithms(31) == ["pc"]
+    assert make_generator("scm", algorithms=["pc", "fci"])._algorithms(100) == ["pc", "fci"]
