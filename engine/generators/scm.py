@@ -24,11 +24,12 @@ Preprocessing (all inside the generator):
 * numeric columns are standardised (``"standard"``; with ``clip``, clipped to the observed
   range on output) or mapped to normal scores (``"quantile"``, a rank-based Gaussian copula
   transform, decoded through the observed quantiles). ``numeric_transform="auto"`` (the
-  default) depends on the independence test: with a kernel test (RCIT) it picks per column,
-  ``quantile`` when the column is far from normal (|skewness| > 1, excess kurtosis > 3, normal
-  probability-plot correlation < 0.99, or one value in more than 2% of the rows), ``standard``
-  otherwise; with Fisher-z or G-square every numeric column gets ``quantile`` (normal scores
-  suit the Gaussian test, and on the real tables the per-column rule lowered TSTR there).
+  default): on a table whose features are all numeric it picks per column, ``quantile`` when
+  the column is far from normal (|skewness| > 1, excess kurtosis > 3, normal probability-plot
+  correlation < 0.99, or one value in more than 2% of the rows), ``standard`` otherwise; on a
+  table with categorical features every numeric column gets ``quantile``, as before the rule
+  existed (the rule was chosen on the continuous families; on real mixed tables it brought no
+  measured gain, docs/generators.md).
   On near-normal columns the copula only warps the scale the additive-noise mechanisms are
   fitted on (real and synthetic rows became easier to tell apart on the ground-truth families
   of ``benchmarks/scm_fidelity.py`` when the graph was right); on skewed, zero-inflated or
@@ -83,7 +84,6 @@ _MAX_QUANTILES = 1000
 _AUTO_BOOTSTRAP_MAX_NODES = 30
 _AUTO_FCI_MAX_NODES = 30
 NUMERIC_TRANSFORMS = ("auto", "quantile", "standard")
-_KERNEL_TESTS = ("rcit", "kci")  # "auto" transform: per-column rule with these, else quantile
 _MAX_ABS_SKEW = 1.0  # "auto": beyond this |skewness| (or excess kurtosis 3) use "quantile"
 _MIN_NORMAL_PPCC = 0.99  # "auto": normal probability-plot correlation below this -> "quantile"
 _MAX_MODE_SHARE = 0.02  # "auto": a value repeated in more than 2% of the rows -> "quantile"
@@ -239,8 +239,8 @@ class SCMGenerator(Generator):
     (None), ``seed`` (0: discovery, DAG sampling, fitting), ``reinject_missing`` (True),
     ``discrete_threshold`` (10), ``rare_min_count`` (5), ``max_categories`` (50), ``clip``
     (True; "standard" transform only), ``max_discovery_rows`` (5000), ``numeric_transform``
-    ("auto": with a kernel test per column, "quantile" for far-from-normal columns, else
-    "standard"; with Fisher-z / G-square "quantile"; "standard": z-scores; "quantile": normal
+    ("auto": on all-numeric features per column, "quantile" for far-from-normal columns, else
+    "standard"; with categorical features "quantile"; "standard": z-scores; "quantile": normal
     scores, decoded through the observed quantiles), ``root_smoothing`` (1.0: smoothed bootstrap
     bandwidth multiplier for numeric roots; 0 resamples training values exactly),
     ``collinear_threshold`` (0.99: columns this correlated with an earlier one skip the tests
@@ -400,7 +400,7 @@ class SCMGenerator(Generator):
         > 3, a normal probability-plot correlation below 0.99 (bimodal, flat), or a value
         repeated in more than 2% of the rows: zero-inflated, heaped or discrete-like), whose
         marginal standardised additive-noise mechanisms cannot reproduce; else ``standard``.
-        Without ``per_column`` (a table tested with Fisher-z or G-square) ``quantile``."""
+        Without ``per_column`` (a table with categorical features) ``quantile``."""
         if self.numeric_transform != "auto":
             return self.numeric_transform
         if not per_column:
@@ -425,7 +425,7 @@ class SCMGenerator(Generator):
             X, y = X.loc[keep].reset_index(drop=True), y.loc[keep].reset_index(drop=True)
         data = self._prepare(X, y, per_column=False)
         self.test_ = self._resolve_test()
-        if self.numeric_transform == "auto" and self.test_ in _KERNEL_TESTS:
+        if self.numeric_transform == "auto" and not self._has_categorical_features():
             data = self._prepare(X, y, per_column=True)
 
         start, cpu = time.perf_counter(), time.process_time()
@@ -458,6 +458,10 @@ class SCMGenerator(Generator):
         self.nodes_ = list(frames)
         return pd.DataFrame({k: pd.Series(v, dtype=object if v.dtype == object else float)
                              for k, v in frames.items()})
+
+    def _has_categorical_features(self) -> bool:
+        """Whether a modelled feature (not the label) is categorical."""
+        return any(s.kind == "categorical" for s in self.specs_)
 
     def _resolve_test(self) -> str:
         """The independence test ``indep_test`` means for these modelled columns
