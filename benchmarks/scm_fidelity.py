@@ -34,8 +34,9 @@ half) with the held-out half:
 distribution metrics only), each subsampled (stratified) to ``--real-rows`` train and as many
 held-out rows. Tables print medians over ``--seeds`` per configuration; ``--jsonl`` saves all
 rows (one JSON line per cell, appended as cells finish; ``--table FILE...`` prints the table
-of saved files). Variants are named parameter sets of the ``scm`` generator (``--variants``, see
-``VARIANTS``; ``a+b`` merges two). Runs on one thread.
+of saved files, ``--compare BEFORE AFTER`` a before/after table). Variants are named
+parameter sets of the ``scm`` generator (``--variants``, see ``VARIANTS``; ``a+b`` merges
+two). Runs on one thread.
 
     python benchmarks/scm_fidelity.py --quick
     python benchmarks/scm_fidelity.py --families nonlinear --nodes 10,20 --rows 2000 --seeds 5
@@ -371,6 +372,43 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def compare(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
+    """Before/after table per (data, gen): medians over the seeds both runs have, the
+    fold-to-fold spread (max - min over those seeds of the before run), whether every common
+    seed gave the same synthetic rows, and a verdict per metric. ``worse`` = the after median
+    is worse by more than the before spread (a lower TSTR/TRTR, a higher two-sample AUC);
+    fit CPU seconds (wall seconds where a run lacks them) count as worse beyond 1.5x and 2 s."""
+    b, a = pd.DataFrame(before), pd.DataFrame(after)
+    lines = ["| data | gen | seeds | same rows | auc_rf before → after (spread) | "
+             "tstr_ratio before → after (spread) | fit CPU s before → after | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (data, gen), grp in a.groupby(["data", "gen"], sort=True):
+        old = b[(b["data"] == data) & (b["gen"] == gen)]
+        seeds = sorted(set(grp["seed"]) & set(old["seed"]))
+        if not seeds:
+            continue
+        o = old[old["seed"].isin(seeds)].drop_duplicates("seed").set_index("seed").loc[seeds]
+        n = grp[grp["seed"].isin(seeds)].drop_duplicates("seed").set_index("seed").loc[seeds]
+        same = ("rows_sha" in o and "rows_sha" in n and o["rows_sha"].notna().all()
+                and bool((o["rows_sha"] == n["rows_sha"]).all()))
+        cells, verdict = [], []
+        for m, sign in (("auc_rf", 1.0), ("tstr_ratio", -1.0)):
+            mo, mn = float(o[m].median()), float(n[m].median())
+            spread = float(o[m].max() - o[m].min())
+            cells.append(f"{mo:.3f} → {mn:.3f} ({spread:.3f})")
+            if not same and sign * (mn - mo) > spread:
+                verdict.append(f"{m} worse" if len(seeds) > 1 else f"{m} lower/higher, 1 seed")
+        col = "fit_cpu" if all("fit_cpu" in f and f["fit_cpu"].notna().all()
+                               for f in (o, n)) else "fit_s"  # older runs: wall seconds
+        co, cn = float(o[col].median()), float(n[col].median())
+        cells.append(f"{co:.1f} → {cn:.1f}" + (" (wall)" if col == "fit_s" else ""))
+        if cn > 1.5 * co and cn - co > 2.0:
+            verdict.append("fit slower")
+        lines.append(f"| {data} | {gen} | {len(seeds)} | {'yes' if same else 'no'} | "
+                     + " | ".join(cells) + f" | {', '.join(verdict) or 'not worse'} |")
+    return "\n".join(lines)
+
+
 def wide_fit_times(features: int, rows: int, variants: list[str], repeats: int) -> str:
     """Fit time of ``scm`` variants on the mixed table of ``benchmarks/generators.py`` (70 %
     numerics with missing values, 20 % small integers, 10 % categoricals, 3 classes)."""
@@ -421,7 +459,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jsonl", default=None, help="append each cell as a JSON line to this file")
     ap.add_argument("--table", nargs="*", default=None,
                     help="print the median table of saved --jsonl files and exit")
+    ap.add_argument("--compare", nargs=2, default=None, metavar=("BEFORE", "AFTER"),
+                    help="before/after table of two saved --jsonl files and exit")
     args = ap.parse_args(argv)
+    if args.compare:
+        runs = [[json.loads(line) for line in open(f, encoding="utf-8")] for f in args.compare]
+        print(compare(*[[r for r in rows if "error" not in r] for rows in runs]))
+        return
     if args.table is not None:
         saved = [json.loads(line) for f in args.table for line in open(f, encoding="utf-8")]
         print(table([r for r in saved if "error" not in r]))
