@@ -25,23 +25,30 @@ half) with the held-out half:
   synthetic rows, divided by that of one trained on the real train half (TRTR);
 * ``wass`` / ``tv`` / ``corr``: mean per-column Wasserstein (numeric, standardised) and
   total-variation (categorical) distance and mean absolute pairwise-correlation difference;
-* ``fit_s`` / ``sample_s``.
+* ``rows_sha``: a hash of the synthetic rows (equal hashes: the same rows, e.g. before and after
+  a change that should not alter them);
+* ``fit_s`` / ``sample_s`` wall seconds; ``fit_cpu`` the fit's CPU seconds (process time, one
+  thread: what the fit costs one core, also on a loaded machine).
 
 ``--real`` runs the 15 real datasets of ``../shared/datasets`` instead (no truth graph: the
 distribution metrics only), each subsampled (stratified) to ``--real-rows`` train and as many
-held-out rows. Tables print medians over ``--seeds`` per configuration; ``--csv`` saves all
-rows. Variants are named parameter sets of the ``scm`` generator (``--variants``, see
-``VARIANTS``; ``a+b`` merges two). Runs on one thread.
+held-out rows. Tables print medians over ``--seeds`` per configuration; ``--jsonl`` saves all
+rows (one JSON line per cell, appended as cells finish; ``--table FILE...`` prints the table
+of saved files, ``--compare BEFORE AFTER`` a before/after table). Variants are named
+parameter sets of the ``scm`` generator (``--variants``, see ``VARIANTS``; ``a+b`` merges
+two). Runs on one thread.
 
     python benchmarks/scm_fidelity.py --quick
     python benchmarks/scm_fidelity.py --families nonlinear --nodes 10,20 --rows 2000 --seeds 5
     python benchmarks/scm_fidelity.py --families bn:asia,bn:sachs,bn:child --rows 2000
     python benchmarks/scm_fidelity.py --real --generators scm,tableaugment
+    python benchmarks/scm_fidelity.py --wide 100x2000 --variants default,pc --seeds 1
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import time
@@ -64,6 +71,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "dags1": {"n_dags": 1},
     "dags5": {"n_dags": 5},
     "pc": {"algorithms": ["pc"]},
+    "pcfci": {"algorithms": ["pc", "fci"]},
     "fci": {"algorithms": ["fci"]},
     "smooth0": {"root_smoothing": 0.0},
     "linear": {"regressor": "linear", "classifier": "logistic"},
@@ -276,18 +284,21 @@ def evaluate(gen_name: str, params: dict[str, Any], X: pd.DataFrame, y: pd.Serie
     X_tr, y_tr = X.iloc[:half].reset_index(drop=True), y.iloc[:half].reset_index(drop=True)
     X_te, y_te = X.iloc[half:].reset_index(drop=True), y.iloc[half:].reset_index(drop=True)
     gen = make_generator(gen_name, **params)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     gen.fit(X_tr, y_tr)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     X_syn, y_syn = gen.sample(half, seed=seed + 1)
     t2 = time.perf_counter()
     rep = fidelity_report(X_te, y_te, X_syn, y_syn, seed=seed)
+    rows_hash = hashlib.sha256(pd.util.hash_pandas_object(
+        X_syn.assign(__y__=pd.Series(y_syn)), index=True).to_numpy().tobytes()).hexdigest()
     real = X_te.assign(__y__=y_te.astype(str))
     syn = X_syn.assign(__y__=pd.Series(y_syn).astype(str))
     row = {"auc_rf": rf_two_sample_auc(real, syn, seed), "auc_hgb": rep["two_sample_auc"],
            "tstr_ratio": tstr_ratio(X_tr, y_tr, X_syn, y_syn, X_te, y_te, seed),
            "wass": rep["wasserstein_mean"], "tv": rep["tv_mean"],
-           "corr": rep["corr_mean_abs_diff"], "fit_s": t1 - t0, "sample_s": t2 - t1}
+           "corr": rep["corr_mean_abs_diff"], "fit_s": t1 - t0, "fit_cpu": c1 - c0,
+           "sample_s": t2 - t1, "rows_sha": rows_hash[:16]}
     if truth is not None:
         row["f1"], row["shd"] = graph_scores(truth, gen.graph_)
     return row
@@ -343,7 +354,7 @@ def run_cell(cell: dict[str, Any], classes: int) -> dict[str, Any]:
 
 
 METRICS = ("f1", "shd", "auc_rf", "auc_hgb", "tstr_ratio", "wass", "tv", "corr", "fit_s",
-           "sample_s")
+           "fit_cpu", "sample_s")
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -361,6 +372,74 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def compare(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
+    """Before/after table per (data, gen): medians over the seeds both runs have, the
+    fold-to-fold spread (max - min over those seeds of the before run), whether every common
+    seed gave the same synthetic rows, and a verdict per metric. ``worse`` = the after median
+    is worse by more than the before spread (a lower TSTR/TRTR, a higher two-sample AUC);
+    fit CPU seconds (wall seconds where a run lacks them) count as worse beyond 1.5x and 2 s."""
+    b, a = pd.DataFrame(before), pd.DataFrame(after)
+    lines = ["| data | gen | seeds | same rows | auc_rf before → after (spread) | "
+             "tstr_ratio before → after (spread) | fit CPU s before → after | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (data, gen), grp in a.groupby(["data", "gen"], sort=True):
+        old = b[(b["data"] == data) & (b["gen"] == gen)]
+        seeds = sorted(set(grp["seed"]) & set(old["seed"]))
+        if not seeds:
+            continue
+        o = old[old["seed"].isin(seeds)].drop_duplicates("seed").set_index("seed").loc[seeds]
+        n = grp[grp["seed"].isin(seeds)].drop_duplicates("seed").set_index("seed").loc[seeds]
+        same = ("rows_sha" in o and "rows_sha" in n and o["rows_sha"].notna().all()
+                and bool((o["rows_sha"] == n["rows_sha"]).all()))
+        cells, verdict = [], []
+        for m, sign in (("auc_rf", 1.0), ("tstr_ratio", -1.0)):
+            mo, mn = float(o[m].median()), float(n[m].median())
+            spread = float(o[m].max() - o[m].min())
+            cells.append(f"{mo:.3f} → {mn:.3f} ({spread:.3f})")
+            if not same and sign * (mn - mo) > spread:
+                verdict.append(f"{m} worse" if len(seeds) > 1 else f"{m} lower/higher, 1 seed")
+        col = "fit_cpu" if all("fit_cpu" in f and f["fit_cpu"].notna().all()
+                               for f in (o, n)) else "fit_s"  # older runs: wall seconds
+        co, cn = float(o[col].median()), float(n[col].median())
+        cells.append(f"{co:.1f} → {cn:.1f}" + (" (wall)" if col == "fit_s" else ""))
+        if cn > 1.5 * co and cn - co > 2.0:
+            verdict.append("fit slower")
+        lines.append(f"| {data} | {gen} | {len(seeds)} | {'yes' if same else 'no'} | "
+                     + " | ".join(cells) + f" | {', '.join(verdict) or 'not worse'} |")
+    return "\n".join(lines)
+
+
+def wide_fit_times(features: int, rows: int, variants: list[str], repeats: int) -> str:
+    """Fit time of ``scm`` variants on the mixed table of ``benchmarks/generators.py`` (70 %
+    numerics with missing values, 20 % small integers, 10 % categoricals, 3 classes)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "gen_bench", Path(__file__).with_name("generators.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    lines = ["| variant | features | rows | n | fit s | fit CPU s | discovery CPU s | "
+             "SCM-fit CPU s | test | depth |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for v in variants:
+        got = []
+        for r in range(repeats):
+            X, y = mod.make_table(rows, features, r)
+            gen = make_generator("scm", **variant_params(v))
+            t0, c0 = time.perf_counter(), time.process_time()
+            gen.fit(X, y)
+            got.append((time.perf_counter() - t0, time.process_time() - c0,
+                        gen.cpu_seconds_.get("discovery", float("nan")),
+                        gen.cpu_seconds_.get("scm_fit", float("nan"))))
+            print(json.dumps({"variant": v, "seed": r, "fit_s": got[-1][0],
+                              "fit_cpu": got[-1][1], "discovery_cpu": got[-1][2],
+                              "scm_fit_cpu": got[-1][3]}), flush=True)
+        med = [statistics.median(g[k] for g in got) for k in range(4)]
+        lines.append(f"| {v} | {features} | {rows} | {repeats} | "
+                     + " | ".join(f"{m:.1f}" for m in med)
+                     + f" | {gen.discovery_.indep_test} | {gen.discovery_.depth} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--families", default="nonlinear,linear,hetero,mixed")
@@ -375,8 +454,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--shared", default=str(SHARED), help="folder of the real CSV files")
     ap.add_argument("--only", default="", help="comma-separated real dataset names")
     ap.add_argument("--quick", action="store_true", help="a small smoke run (~1 min)")
-    ap.add_argument("--csv", default=None)
+    ap.add_argument("--wide", default="", metavar="FEATURESxROWS",
+                    help="fit times of the variants on a mixed table of this size, e.g. 100x2000")
+    ap.add_argument("--jsonl", default=None, help="append each cell as a JSON line to this file")
+    ap.add_argument("--table", nargs="*", default=None,
+                    help="print the median table of saved --jsonl files and exit")
+    ap.add_argument("--compare", nargs=2, default=None, metavar=("BEFORE", "AFTER"),
+                    help="before/after table of two saved --jsonl files and exit")
     args = ap.parse_args(argv)
+    if args.compare:
+        runs = [[json.loads(line) for line in open(f, encoding="utf-8")] for f in args.compare]
+        print(compare(*[[r for r in rows if "error" not in r] for rows in runs]))
+        return
+    if args.table is not None:
+        saved = [json.loads(line) for f in args.table for line in open(f, encoding="utf-8")]
+        print(table([r for r in saved if "error" not in r]))
+        return
+    if args.wide:
+        features, rows = (int(v) for v in args.wide.lower().split("x"))
+        with threadpool_limits(limits=1):
+            print(wide_fit_times(features, rows, args.variants.split(","), args.seeds))
+        return
     if args.quick:
         args.families, args.nodes, args.rows, args.seeds = "nonlinear,bn:asia", "10", "600", 2
     args.families = [f for f in args.families.split(",") if f]
@@ -390,9 +488,15 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(run_cell(cell, args.classes))
             short = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in rows[-1].items()}
             print(json.dumps(short, default=str), flush=True)
-    if args.csv:
-        pd.DataFrame(rows).to_csv(args.csv, index=False)
+            if args.jsonl:  # row by row, so a stopped run keeps what it measured
+                append_jsonl(args.jsonl, rows[-1])
     print(table([r for r in rows if "error" not in r]))
+
+
+def append_jsonl(path: str, row: dict[str, Any]) -> None:
+    """Append one result row as a JSON line (columns may differ between rows)."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row, default=str) + "\n")
 
 
 if __name__ == "__main__":

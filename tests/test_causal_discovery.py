@@ -17,7 +17,7 @@ from engine.causal import (
     orient_acyclic,
     sample_dags,
 )
-from engine.causal.discovery import AUTO_KERNEL_MAX_COLUMNS, resolve_test
+from engine.causal.discovery import AUTO_SLOW_TEST_MAX_COLUMNS, resolve_test
 
 # A fixed 10-node DAG: (parent, child, weight).
 TRUE_EDGES = [
@@ -203,7 +203,7 @@ def test_bad_matrix():
         sample_dags(np.zeros((2, 2)), 2, seed=0, names=["a", "a"])
 
 
-def test_auto_test_is_gsquare_on_discrete_kernel_on_small_fisherz_on_wide():
+def test_auto_test_gsquare_discrete_kernel_small_continuous_fisherz_otherwise():
     rng = np.random.default_rng(1)
     a = rng.integers(0, 3, 800)
     b = (a + (rng.random(800) < 0.2)) % 3
@@ -213,11 +213,20 @@ def test_auto_test_is_gsquare_on_discrete_kernel_on_small_fisherz_on_wide():
     assert disc.indep_test == "gsq"
     p = disc.probabilities
     assert p[0, 1] + p[1, 0] == 1.0 and p[1, 2] + p[2, 1] == 1.0 and p[0, 2] + p[2, 0] == 0.0
+    labelled = discover_edge_probabilities(np.column_stack([a, rng.normal(size=800) + b]),
+                                           algorithms=["pc"], indep_test="auto",
+                                           discrete_columns=[True, False], label_column=0)
+    assert labelled.indep_test == "rcit"  # continuous features, a discrete class label
     mixed = discover_edge_probabilities(np.column_stack([a, rng.normal(size=800) + b]),
                                         algorithms=["pc"], indep_test="auto",
                                         discrete_columns=[True, False])
-    assert mixed.indep_test == "rcit"
-    assert resolve_test("auto", np.zeros(AUTO_KERNEL_MAX_COLUMNS + 1, dtype=bool)) == "fisherz"
+    assert mixed.indep_test == "fisherz"  # a categorical feature: no kernel on its codes
+    assert resolve_test("auto", np.array([False, True, False]), label=1) == "rcit"
+    assert resolve_test("auto", np.array([True, True, False]), label=1) == "fisherz"
+    assert resolve_test("auto", np.zeros(AUTO_SLOW_TEST_MAX_COLUMNS, dtype=bool)) == "rcit"
+    assert resolve_test("auto", np.zeros(AUTO_SLOW_TEST_MAX_COLUMNS + 1, dtype=bool)) == "fisherz"
+    assert resolve_test("auto", np.ones(AUTO_SLOW_TEST_MAX_COLUMNS, dtype=bool)) == "gsq"
+    assert resolve_test("auto", np.ones(AUTO_SLOW_TEST_MAX_COLUMNS + 1, dtype=bool)) == "fisherz"
 
 
 def test_rcit_finds_a_non_monotone_edge():
@@ -230,3 +239,20 @@ def test_rcit_finds_a_non_monotone_edge():
     assert rc[0, 2] + rc[2, 0] == 0.0
     again = discover_edge_probabilities(x, algorithms=["pc"], indep_test="rcit").probabilities
     assert np.array_equal(rc, again)
+
+
+def test_fast_fisherz_matches_causal_learn():
+    from causallearn.search.ConstraintBased.PC import pc
+    from causallearn.utils.cit import FisherZ
+
+    from engine.causal.fast_fisherz import FAST_FISHERZ, FastFisherZ
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(500, 3))
+    x = np.column_stack([z, z @ rng.normal(size=(3, 5)) + rng.normal(size=(500, 5))])
+    slow, fast = FisherZ(x), FastFisherZ(x)
+    for i, j, cond in [(0, 1, []), (3, 4, [0]), (5, 2, [0, 1]), (6, 7, [0, 1, 2]), (7, 6, (2, 1))]:
+        assert abs(fast(i, j, cond) - slow(i, j, cond)) < 1e-12
+    a = pc(x, 0.05, "fisherz", show_progress=False).G.graph
+    b = pc(x, 0.05, FAST_FISHERZ, show_progress=False).G.graph
+    assert np.array_equal(a, b)

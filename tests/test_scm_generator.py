@@ -277,5 +277,30 @@ def test_auto_numeric_transform_per_column():
     fitted = make_generator("scm", n_dags=1).fit(X, y)
     kinds = {s.name: len(s.quantiles) > 0 for s in fitted.specs_}
     assert kinds == {"normal": False, "skewed": True}
+    assert fitted.discovery_.indep_test == "rcit"
     Xs, _ = fitted.sample(500, seed=0)
     assert Xs["skewed"].min() >= X["skewed"].min() and Xs["skewed"].max() <= X["skewed"].max()
+
+
+def test_auto_defaults_on_a_table_with_categorical_features():
+    """A categorical feature: Fisher-z (no kernel on category codes) and normal scores for
+    every numeric column, as before the kernel test existed."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"normal": rng.normal(size=400), "skewed": rng.lognormal(size=400),
+                      "colour": rng.choice(["red", "green", "blue"], size=400)})
+    y = pd.Series((X["normal"] + np.log(X["skewed"]) > 0).astype(int), name="t")
+    fitted = make_generator("scm", n_dags=1).fit(X, y)
+    assert fitted.discovery_.indep_test == "fisherz"
+    assert all(len(s.quantiles) > 0 for s in fitted.specs_ if s.kind == "numeric")
+    same = make_generator("scm", n_dags=1, indep_test="fisherz",
+                          numeric_transform="quantile").fit(X, y)
+    a, b = fitted.sample(300, seed=3), same.sample(300, seed=3)
+    pd.testing.assert_frame_equal(a[0], b[0])
+    pd.testing.assert_series_equal(a[1], b[1])
+
+
+def test_fci_only_up_to_30_modelled_columns():
+    gen = make_generator("scm")
+    assert gen.params["algorithms"] is None
+    assert gen._algorithms(30) == ["pc", "fci"] and gen._algorithms(31) == ["pc"]
+    assert make_generator("scm", algorithms=["pc", "fci"])._algorithms(100) == ["pc", "fci"]

@@ -36,7 +36,8 @@ class MixedGenerator(Generator):
     (``use_fitted``), not refits."""
 
     OPTIONS = ("members", "weights", "params")
-    VERSION = 2  # 2: members come from the sweep's fits, each fitted with its own seed
+    VERSION = 3  # 2: members come from the sweep's fits, each fitted with its own seed;
+    # 3: its scm member's defaults changed (scm VERSION 2), so cached mixed fits are stale
 
     def __init__(self, **params: Any) -> None:
         unknown = set(params) - {"members", "weights", "params"}

@@ -1,9 +1,10 @@
 """The ``scm`` generator: synthetic rows from structural causal models learned per fold.
 
-Fit: learn edge probabilities over the features and the target with PC and FCI
-(:mod:`engine.causal.discovery`), draw ``n_dags`` DAGs from them (the first is the most probable
-one), fit one DoWhy ``gcm`` SCM per DAG and sample rows by pushing exogenous noise through the
-graphs. ``sample(n, seed)`` splits ``n`` evenly across the SCMs and shuffles the union.
+Fit: learn edge probabilities over the features and the target with PC and FCI (PC alone
+beyond 30 modelled columns; :mod:`engine.causal.discovery`), draw ``n_dags`` DAGs from them
+(the first is the most probable one), fit one DoWhy ``gcm`` SCM per DAG and sample rows by
+pushing exogenous noise through the graphs. ``sample(n, seed)`` splits ``n`` evenly across
+the SCMs and shuffles the union.
 
 Preprocessing (all inside the generator):
 
@@ -23,18 +24,23 @@ Preprocessing (all inside the generator):
 * numeric columns are standardised (``"standard"``; with ``clip``, clipped to the observed
   range on output) or mapped to normal scores (``"quantile"``, a rank-based Gaussian copula
   transform, decoded through the observed quantiles). ``numeric_transform="auto"`` (the
-  default) picks per column: ``quantile`` when the column is far from normal (|skewness| > 1,
-  excess kurtosis > 3, normal probability-plot correlation < 0.99, or one value in more than
-  2% of the rows), ``standard`` otherwise. On
-  near-normal columns the copula only warps the scale the additive-noise mechanisms are fitted
-  on (real and synthetic rows became easier to tell apart on the ground-truth families of
-  ``benchmarks/scm_fidelity.py``); on skewed, zero-inflated or heaped real columns standardised
-  mechanisms miss the marginal (docs/generators.md has the tables). Categorical columns enter
-  discovery as integer codes and the mechanisms as string levels.
+  default): on a table whose features are all numeric it picks per column, ``quantile`` when
+  the column is far from normal (|skewness| > 1, excess kurtosis > 3, normal probability-plot
+  correlation < 0.99, or one value in more than 2% of the rows), ``standard`` otherwise; on a
+  table with categorical features every numeric column gets ``quantile``, as before the rule
+  existed (the rule was chosen on the continuous families; on real mixed tables it brought no
+  measured gain, docs/generators.md).
+  On near-normal columns the copula only warps the scale the additive-noise mechanisms are
+  fitted on (real and synthetic rows became easier to tell apart on the ground-truth families
+  of ``benchmarks/scm_fidelity.py`` when the graph was right); on skewed, zero-inflated or
+  heaped real columns standardised mechanisms miss the marginal (docs/generators.md has the
+  tables). Categorical columns enter discovery as integer codes and the mechanisms as string
+  levels.
 
 Discovery: ``indep_test="auto"`` (the default) uses G-square when every tested column is
-discrete, the RCIT kernel test (random Fourier features) up to 20 tested columns and Fisher-z
-beyond (:func:`engine.causal.discovery.resolve_test`).
+discrete, the RCIT kernel test (random Fourier features) when every tested feature is
+continuous (the class label may be discrete), and Fisher-z otherwise, each of the two slow
+tests only up to 20 tested columns (:func:`engine.causal.discovery.resolve_test`).
 
 Mechanisms: numeric root nodes a smoothed bootstrap of the training values
 (:class:`engine.causal.mechanisms.SmoothedEmpiricalDistribution`, so no exact copies of real
@@ -62,6 +68,7 @@ from engine.causal.discovery import (
     ALGORITHMS,
     INDEP_TESTS,
     discover_edge_probabilities,
+    resolve_test,
     seeded_global_numpy,
 )
 from engine.errors import CausalMixError
@@ -75,6 +82,7 @@ _RARE = "rare"
 _TARGET_NODE = "y"
 _MAX_QUANTILES = 1000
 _AUTO_BOOTSTRAP_MAX_NODES = 30
+_AUTO_FCI_MAX_NODES = 30
 NUMERIC_TRANSFORMS = ("auto", "quantile", "standard")
 _MAX_ABS_SKEW = 1.0  # "auto": beyond this |skewness| (or excess kurtosis 3) use "quantile"
 _MIN_NORMAL_PPCC = 0.99  # "auto": normal probability-plot correlation below this -> "quantile"
@@ -222,25 +230,29 @@ class SCMGenerator(Generator):
     """Rows from an ensemble of DoWhy SCMs over DAGs sampled from PC/FCI edge probabilities.
 
     Parameters (defaults): ``n_dags`` (3 DAGs, the first the most probable), ``algorithms``
-    (("pc", "fci")), ``alpha`` (0.05), ``indep_test`` ("auto": G-square / RCIT / Fisher-z by
-    the table; "fisherz", "rcit", "chisq"/"gsq" bin numeric columns into quantiles, "kci" is
-    slow), ``depth`` (None: unlimited up to 15 modelled columns,
-    else 3), ``bootstrap`` (None: one resampled run per algorithm up to 30 modelled columns, none
-    beyond), ``regressor`` ("hgb"; "linear", "ridge", "rf"), ``classifier`` ("hgb"; "logistic",
-    "rf"), ``max_parents`` (None), ``seed`` (0: discovery, DAG sampling, fitting),
-    ``reinject_missing`` (True), ``discrete_threshold`` (10), ``rare_min_count`` (5),
-    ``max_categories`` (50), ``clip`` (True; "standard" transform only), ``max_discovery_rows``
-    (5000), ``numeric_transform`` ("auto": per column, "quantile" for far-from-normal
-    columns, else "standard"; "standard": z-scores; "quantile": normal scores, decoded through
-    the observed quantiles), ``root_smoothing`` (1.0: smoothed bootstrap bandwidth
-    multiplier for numeric roots; 0 resamples training values exactly), ``collinear_threshold``
-    (0.99: columns this correlated with an earlier one skip the tests and become its child).
+    (None: ("pc", "fci") up to 30 modelled columns, ("pc",) beyond), ``alpha`` (0.05),
+    ``indep_test`` ("auto": G-square / RCIT / Fisher-z by the table; "fisherz", "rcit",
+    "chisq"/"gsq" bin numeric columns into quantiles, "kci" is slow), ``depth`` (None: unlimited
+    up to 15 modelled columns, else 3), ``bootstrap`` (None: one resampled run per algorithm up
+    to 30 modelled columns, none beyond), ``regressor`` ("hgb"; "linear", "ridge", "rf", "hnm",
+    "hnm_linear", "auto"), ``classifier`` ("hgb"; "logistic", "rf", "auto"), ``max_parents``
+    (None), ``seed`` (0: discovery, DAG sampling, fitting), ``reinject_missing`` (True),
+    ``discrete_threshold`` (10), ``rare_min_count`` (5), ``max_categories`` (50), ``clip``
+    (True; "standard" transform only), ``max_discovery_rows`` (5000), ``numeric_transform``
+    ("auto": on all-numeric features per column, "quantile" for far-from-normal columns, else
+    "standard"; with categorical features "quantile"; "standard": z-scores; "quantile": normal
+    scores, decoded through the observed quantiles), ``root_smoothing`` (1.0: smoothed bootstrap
+    bandwidth multiplier for numeric roots; 0 resamples training values exactly),
+    ``collinear_threshold`` (0.99: columns this correlated with an earlier one skip the tests
+    and become its child).
     """
+
+    VERSION = 2  # 2: new "auto" test/transform rules, PC alone beyond 30 columns
 
     def __init__(
         self,
         n_dags: int = 3,
-        algorithms: Sequence[str] = ALGORITHMS,
+        algorithms: Sequence[str] | None = None,
         alpha: float = 0.05,
         indep_test: str = "auto",
         depth: int | None = None,
@@ -261,7 +273,8 @@ class SCMGenerator(Generator):
     ) -> None:
         if isinstance(algorithms, str):
             algorithms = [algorithms]
-        algorithms = [str(a).lower() for a in algorithms]
+        if algorithms is not None:
+            algorithms = [str(a).lower() for a in algorithms]
         super().__init__(
             n_dags=n_dags, algorithms=algorithms, alpha=alpha, indep_test=indep_test, depth=depth,
             bootstrap=bootstrap, regressor=regressor, classifier=classifier,
@@ -274,7 +287,8 @@ class SCMGenerator(Generator):
         problems = []
         if int(n_dags) < 1:
             problems.append(f"n_dags must be >= 1, got {n_dags}")
-        if not algorithms or any(a not in ALGORITHMS for a in algorithms):
+        if algorithms is not None and (not algorithms
+                                       or any(a not in ALGORITHMS for a in algorithms)):
             problems.append(f"algorithms must be drawn from {list(ALGORITHMS)}, got {algorithms}")
         if not 0.0 < float(alpha) < 1.0:
             problems.append(f"alpha must lie in (0, 1), got {alpha}")
@@ -321,11 +335,15 @@ class SCMGenerator(Generator):
         self.discovery_: Any = None
         self.discovery_seconds_ = 0.0
         self.fit_seconds_ = 0.0
+        self.cpu_seconds_: dict[str, float] = {}
         self.mechanisms_: dict[str, str] = {}
+        self.test_ = ""
 
     # ------------------------------------------------------------------ preprocessing
-    def _column_spec(self, s: pd.Series, node: str, is_target: bool) -> tuple[_Column, pd.Series]:
-        """Describe one column and return its modelling form (standardised floats or tokens)."""
+    def _column_spec(self, s: pd.Series, node: str, is_target: bool,
+                     per_column: bool = True) -> tuple[_Column, pd.Series]:
+        """Describe one column and return its modelling form (standardised floats or tokens);
+        ``per_column=False`` makes ``numeric_transform="auto"`` mean ``quantile``."""
         spec = _Column(name=s.name, node=node, kind="numeric")
         missing = s.isna().to_numpy()
         spec.missing_rate = 0.0 if is_target else float(missing.mean())
@@ -342,7 +360,7 @@ class SCMGenerator(Generator):
                 filled = s.to_numpy(dtype=float, na_value=np.nan)
                 filled = np.where(np.isnan(filled), np.median(vals), filled)
                 spec.lo, spec.hi = float(vals.min()), float(vals.max())
-                if self._transform_of(filled) == "quantile":
+                if self._transform_of(filled, per_column) == "quantile":
                     m = min(len(filled), _MAX_QUANTILES)
                     spec.quantiles = np.quantile(filled, np.linspace(0.0, 1.0, m))
                     u = (rankdata(filled) - 0.5) / len(filled)
@@ -377,13 +395,16 @@ class SCMGenerator(Generator):
             spec.kind = "marginal"
         return spec, pd.Series(tokens, name=node, dtype=object)
 
-    def _transform_of(self, values: np.ndarray) -> str:
+    def _transform_of(self, values: np.ndarray, per_column: bool = True) -> str:
         """``auto``: ``quantile`` for a column far from normal (|skewness| > 1, excess kurtosis
         > 3, a normal probability-plot correlation below 0.99 (bimodal, flat), or a value
         repeated in more than 2% of the rows: zero-inflated, heaped or discrete-like), whose
-        marginal standardised additive-noise mechanisms cannot reproduce; else ``standard``."""
+        marginal standardised additive-noise mechanisms cannot reproduce; else ``standard``.
+        Without ``per_column`` (a table with categorical features) ``quantile``."""
         if self.numeric_transform != "auto":
             return self.numeric_transform
+        if not per_column:
+            return "quantile"
         from scipy.stats import kurtosis, skew
 
         _, counts = np.unique(values, return_counts=True)
@@ -402,32 +423,53 @@ class SCMGenerator(Generator):
         keep = ~y.isna().to_numpy()
         if not keep.all():
             X, y = X.loc[keep].reset_index(drop=True), y.loc[keep].reset_index(drop=True)
-        self.specs_, frames = [], {}
-        for i, c in enumerate(X.columns):
-            spec, col = self._column_spec(X[c], f"x{i}", is_target=False)
-            self.specs_.append(spec)
-            if spec.kind in ("numeric", "categorical"):
-                frames[spec.node] = col.to_numpy()
-        tspec, tcol = self._column_spec(y.rename(self.target_name_), _TARGET_NODE, is_target=True)
-        self.target_spec_ = tspec
-        if tspec.kind == "categorical":
-            frames[_TARGET_NODE] = tcol.to_numpy()
-        self.nodes_ = list(frames)
-        data = pd.DataFrame({k: pd.Series(v, dtype=object if v.dtype == object else float)
-                             for k, v in frames.items()})
+        data = self._prepare(X, y, per_column=False)
+        self.test_ = self._resolve_test()
+        if self.numeric_transform == "auto" and not self._has_categorical_features():
+            data = self._prepare(X, y, per_column=True)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         probs = self._discover(data)
         self.discovery_seconds_ = time.perf_counter() - start
+        self.cpu_seconds_ = {"discovery": time.process_time() - cpu}
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         self.dags_ = sample_dags(probs, self.n_dags, self.seed, names=self.nodes_,
                                  max_parents=self.max_parents)
         self.mechanisms_ = {}
         with threadpool_limits(limits=1), seeded_global_numpy(self.seed):
             self.scms_ = self._fit_scms(data)
         self.fit_seconds_ = time.perf_counter() - start
+        self.cpu_seconds_["scm_fit"] = time.process_time() - cpu
         self._export_graphs(probs)
+
+    def _prepare(self, X: pd.DataFrame, y: pd.Series, per_column: bool) -> pd.DataFrame:
+        """Column specs and the modelling table (numerics as floats, categoricals as tokens)."""
+        self.specs_, frames = [], {}
+        for i, c in enumerate(X.columns):
+            spec, col = self._column_spec(X[c], f"x{i}", False, per_column)
+            self.specs_.append(spec)
+            if spec.kind in ("numeric", "categorical"):
+                frames[spec.node] = col.to_numpy()
+        tspec, tcol = self._column_spec(y.rename(self.target_name_), _TARGET_NODE, True)
+        self.target_spec_ = tspec
+        if tspec.kind == "categorical":
+            frames[_TARGET_NODE] = tcol.to_numpy()
+        self.nodes_ = list(frames)
+        return pd.DataFrame({k: pd.Series(v, dtype=object if v.dtype == object else float)
+                             for k, v in frames.items()})
+
+    def _has_categorical_features(self) -> bool:
+        """Whether a modelled feature (not the label) is categorical."""
+        return any(s.kind == "categorical" for s in self.specs_)
+
+    def _resolve_test(self) -> str:
+        """The independence test ``indep_test`` means for these modelled columns
+        (:func:`engine.causal.discovery.resolve_test`; the class label may be discrete)."""
+        kinds = {s.node: s.kind for s in [*self.specs_, self.target_spec_]}
+        discrete = np.array([kinds[n] == "categorical" for n in self.nodes_], dtype=bool)
+        label = self.nodes_.index(_TARGET_NODE) if _TARGET_NODE in self.nodes_ else None
+        return resolve_test(self.indep_test, discrete, label)
 
     def _discover(self, data: pd.DataFrame) -> np.ndarray:
         """Edge probabilities over the modelled nodes (zeros when fewer than two)."""
@@ -447,11 +489,19 @@ class SCMGenerator(Generator):
                 mat[:, k] = data[node].to_numpy(dtype=float)
                 discrete.append(False)
         self.discovery_ = discover_edge_probabilities(
-            mat, algorithms=self.algorithms, alpha=self.alpha, indep_test=self.indep_test,
+            mat, algorithms=self._algorithms(d), alpha=self.alpha, indep_test=self.test_,
             depth=self.depth, bootstrap=self._bootstrap_runs(d), seed=self.seed,
             discrete_columns=discrete, max_rows=self.max_discovery_rows,
             collinear_threshold=self.collinear_threshold)
         return self.discovery_.probabilities
+
+    def _algorithms(self, n_nodes: int) -> list[str]:
+        """``algorithms=None``: PC and FCI up to 30 nodes, PC alone beyond (on the 40-node
+        benchmark family FCI left the skeleton unchanged and cost a third of the fit at 100
+        columns; docs/generators.md)."""
+        if self.algorithms is not None:
+            return list(self.algorithms)
+        return list(ALGORITHMS) if n_nodes <= _AUTO_FCI_MAX_NODES else ["pc"]
 
     def _bootstrap_runs(self, n_nodes: int) -> int:
         """``bootstrap=None``: one resampled run per algorithm up to 30 nodes, none beyond."""
