@@ -117,9 +117,20 @@ def model_identity(model: dict[str, Any]) -> dict[str, Any]:
 
 def fit_inputs(generator: str, options: dict[str, Any], fold: Any, n_samples: int,
                ) -> dict[str, Any]:
-    return {"version": KEY_VERSION, "fold": fold_inputs(fold), "generator": generator,
-            "generator_version": generator_version(generator), "options": options,
-            "params": generator_params(generator, options), "n_samples": n_samples}
+    inputs = {"version": KEY_VERSION, "fold": fold_inputs(fold), "generator": generator,
+              "generator_version": generator_version(generator), "options": options,
+              "params": generator_params(generator, options), "n_samples": n_samples}
+    if generator == "mixed":  # its rows also change when a member plug-in's rows do
+        inputs["member_versions"] = member_versions(options)
+    return inputs
+
+
+def member_versions(options: dict[str, Any]) -> dict[str, int]:
+    """The ``VERSION`` of each member plug-in of a ``mixed`` generator."""
+    from engine.generators import make_generator
+
+    specs = make_generator("mixed", **options).member_specs()
+    return {name: generator_version(name) for name, _ in specs}
 
 
 def model_inputs(generator: str, options: dict[str, Any], fold: Any) -> dict[str, Any]:

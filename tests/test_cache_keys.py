@@ -116,3 +116,17 @@ def test_fit_with_other_training_rows_is_refused(seed0):
     (sweep_dir / "trials" / trial.trial_id / "result.json").unlink()
     with pytest.raises(CausalMixError, match="other training rows"):
         run_sweep(spec, report=False)
+
+
+def test_mixed_key_follows_its_members_versions(tmp_path, monkeypatch):
+    """A member plug-in whose rows change (its VERSION bumped) changes the mixed fit's key."""
+    from engine.generators import GENERATORS
+
+    def mixed_key() -> str:
+        plan = make_plan(_spec(tmp_path, "m", methods=["mixed"]))
+        return next(f.key for f in plan.fits if f.generator == "mixed")
+
+    before = mixed_key()
+    scm = GENERATORS.get("scm")
+    monkeypatch.setattr(scm, "VERSION", getattr(scm, "VERSION", 1) + 1)
+    assert mixed_key() != before
