@@ -38,6 +38,7 @@ def main() -> int:
     ap.add_argument("--recipes", nargs="*", default=None, help=f"direct mode: {list(RECIPES)}")
     ap.add_argument("--checkpoint", default=None, help="direct mode: PFN weights")
     ap.add_argument("--out", default=None, help="direct mode: CSV of every run")
+    ap.add_argument("--datasets", nargs="*", default=None, help="direct mode: CSV stems to run")
     args = ap.parse_args()
     if args.direct:
         return direct(args)
@@ -141,6 +142,8 @@ def direct(args) -> int:
     names = args.recipes or list(RECIPES)
     rows = []
     for path in sorted(Path(args.data).glob("*.csv")):
+        if args.datasets and path.stem not in args.datasets:
+            continue
         for fold, data in _direct_folds(path, args.folds, args.n_train):
             x_tr, y_tr, _, _, x_te, y_te, k = data
             zero = evaluate(base, EvalSplit(x_tr, y_tr, x_te, y_te), k)["roc_auc"]
