@@ -92,6 +92,10 @@ RECIPES: dict[str, dict] = {
     "lr3e-4_perm_l2sp": {"lr": 3e-4, "permute": True, "l2sp": 1.0},
     "lr1e-4_perm_ll": {"lr": 1e-4, "permute": True, "select_by": "log_loss"},
     "lr1e-4_perm_q50": {"lr": 1e-4, "permute": True, "query_fraction": 0.5},
+    "perm": {"permute": True},
+    "select_ll": {"select_by": "log_loss"},
+    "q20": {"query_fraction": 0.2},
+    "l2sp": {"l2sp": 1.0},
 }
 
 

@@ -205,3 +205,13 @@ def test_constant_schedule_continues_from_init_weights(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     _, _, meta = load_weights(run_pretraining(path, output=tmp_path / "c.pt"))
     assert meta["steps"] == 6 and meta["total_steps"] == 12
+
+
+def test_spread_slot_ensemble_is_deterministic_and_normalised(breast_cancer):
+    x_tr, x_te, y_tr, _ = breast_cancer
+    a = build_pfn(slots="spread").fit(x_tr, y_tr).predict_proba(x_te[:40])
+    b = build_pfn(slots="spread").fit(x_tr, y_tr).predict_proba(x_te[:40])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-5)
+    with pytest.raises(Exception, match="slots"):
+        build_pfn(slots="middle")

@@ -47,6 +47,7 @@ class EmbeddedPFN(InContextClassifier):
         device: str | torch.device = "cpu",
         meta: dict | None = None,
         n_ensemble: int = 4,
+        slots: str = "leading",
     ) -> None:
         super().__init__(device)
         self.max_classes = net.config.max_classes
@@ -54,6 +55,9 @@ class EmbeddedPFN(InContextClassifier):
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
         self.n_ensemble = max(1, int(n_ensemble))
+        if slots not in ("leading", "spread"):
+            raise CausalMixError(f"pfn: slots must be 'leading' or 'spread', got {slots!r}")
+        self.slots = slots
 
     @property
     def module(self) -> nn.Module:
@@ -66,7 +70,9 @@ class EmbeddedPFN(InContextClassifier):
 
         In training mode this is one pass. Otherwise it averages the log-probabilities of
         ``n_ensemble`` passes, each with a fixed pseudo-random permutation of the feature
-        columns and of the class labels (the row encoder is not permutation invariant).
+        columns and of the class labels (the row encoder is not permutation invariant). With
+        ``slots="spread"`` the passes after the first put the features at random encoder slots
+        among ``max_features`` instead of permuting them within the leading slots.
         """
         if n_classes > self.max_classes:
             raise CausalMixError(f"EmbeddedPFN handles at most {self.max_classes} classes")
@@ -85,10 +91,34 @@ class EmbeddedPFN(InContextClassifier):
                 f_perm = torch.randperm(n_feat, generator=gen)
                 c_perm = torch.randperm(n_classes, generator=gen)
             f_perm, c_perm = f_perm.to(self.device), c_perm.to(self.device)
-            logits = self._single_pass(x_ctx[:, f_perm], c_perm[y], x_qry[:, f_perm], n_classes)
+            if i > 0 and self.slots == "spread":
+                f_perm = torch.randperm(self.max_features, generator=gen)[:n_feat]
+                logits = self._spread_pass(x_ctx, c_perm[y], x_qry, n_classes, f_perm)
+            else:
+                logits = self._single_pass(
+                    x_ctx[:, f_perm], c_perm[y], x_qry[:, f_perm], n_classes
+                )
             logp = torch.log_softmax(logits[:, c_perm], dim=-1)
             total = logp if total is None else total + logp
         return total / self.n_ensemble
+
+    def _spread_pass(self, x_ctx: torch.Tensor, y_ctx: torch.Tensor, x_qry: torch.Tensor,
+                     n_classes: int, slots: torch.Tensor) -> torch.Tensor:
+        """One pass with feature ``j`` at encoder slot ``slots[j]`` (the others empty)."""
+        slots = slots.to(self.device)
+        width = self.max_features
+
+        def place(x: torch.Tensor) -> torch.Tensor:
+            out = x.new_zeros(x.shape[0], width)
+            out[:, slots] = x
+            return out
+
+        mask = torch.zeros(1, width, dtype=torch.bool, device=self.device)
+        mask[0, slots] = True
+        n_feat = torch.tensor([x_ctx.shape[1]], device=self.device)
+        logits = self.net(place(x_ctx)[None], y_ctx[None], place(x_qry)[None], int(n_classes),
+                          n_feat, mask)
+        return logits[0, :, :n_classes]
 
     def _single_pass(
         self, x_ctx: torch.Tensor, y_ctx: torch.Tensor, x_qry: torch.Tensor, n_classes: int
@@ -104,12 +134,14 @@ def build_pfn(
     random_init: bool = False,
     seed: int = 0,
     n_ensemble: int = 4,
+    slots: str = "leading",
     **options: Any,
 ) -> InContextClassifier:
     """The embedded PFN: bundled weights by default, ``checkpoint`` to load another file,
     or ``random_init=True`` for untrained weights (seeded; ``options`` override the
     architecture, e.g. ``d_model=32``). ``n_ensemble`` permuted passes are averaged at
-    prediction time (1 = a single pass)."""
+    prediction time (1 = a single pass); ``slots`` says where they put the features
+    ("leading": permuted within the leading slots; "spread": at random encoder slots)."""
     if random_init:
         try:
             config = PFNConfig(**options)
@@ -118,15 +150,15 @@ def build_pfn(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = PFNTransformer(config)
-        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble)
+        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble, slots)
     if options:
         raise CausalMixError(f"pfn: unknown option(s) {sorted(options)}")
     config, state, meta = load_weights(checkpoint or bundled_checkpoint_path())
     net = PFNTransformer(config)
     net.load_state_dict(state)
-    return EmbeddedPFN(net, device, meta, n_ensemble)
+    return EmbeddedPFN(net, device, meta, n_ensemble, slots)
 
 
 # Options a sweep file may give (architecture fields only apply with ``random_init``).
-build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble",  # type: ignore[attr-defined]
+build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble", "slots",  # type: ignore[attr-defined]
                      *PFNConfig.__dataclass_fields__)
