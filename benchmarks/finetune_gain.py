@@ -96,6 +96,8 @@ RECIPES: dict[str, dict] = {
     "select_ll": {"select_by": "log_loss"},
     "q20": {"query_fraction": 0.2},
     "l2sp": {"l2sp": 1.0},
+    "q10": {"query_fraction": 0.1},
+    "q20_lr5e-5": {"query_fraction": 0.2, "lr": 5e-5},
 }
 
 
