@@ -193,6 +193,7 @@ def report(rows: list[dict], n_train: int) -> dict[str, float]:
         f"{'mean (' + str(len(rows)) + ' datasets)':36s} {'':6s} {'':4s} {'':3s} "
         + " ".join(f"{means[m]:6.3f}" for m in ("pfn", *BASELINES))
     )
+    print("means to 4 decimals: " + "  ".join(f"{m} {means[m]:.4f}" for m in ("pfn", *BASELINES)))
     wtl = "  ".join(f"vs {m} {_wtl(rows, m)}" for m in BASELINES)
     print(f"n_train={n_train}: PFN wins/ties/losses (tie: |diff| <= {TIE}): {wtl}")
     return means

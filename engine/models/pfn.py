@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -81,44 +82,47 @@ class EmbeddedPFN(InContextClassifier):
         x_qry = X_qry.to(self.device, torch.float32)
         if self.n_ensemble == 1 or self.net.training:
             return self._single_pass(x_ctx, y, x_qry, n_classes)
-        gen = torch.Generator().manual_seed(20240531)
-        n_feat = x_ctx.shape[1]
-        total = None
-        for i in range(self.n_ensemble):
-            if i == 0:
-                f_perm, c_perm = torch.arange(n_feat), torch.arange(n_classes)
-            else:
-                f_perm = torch.randperm(n_feat, generator=gen)
-                c_perm = torch.randperm(n_classes, generator=gen)
-            f_perm, c_perm = f_perm.to(self.device), c_perm.to(self.device)
-            if i > 0 and self.slots == "spread":
-                f_perm = torch.randperm(self.max_features, generator=gen)[:n_feat]
-                logits = self._spread_pass(x_ctx, c_perm[y], x_qry, n_classes, f_perm)
-            else:
-                logits = self._single_pass(
-                    x_ctx[:, f_perm], c_perm[y], x_qry[:, f_perm], n_classes
-                )
-            logp = torch.log_softmax(logits[:, c_perm], dim=-1)
-            total = logp if total is None else total + logp
+        members = self._members(x_ctx.shape[1], n_classes)
+        width = self.max_features if self.slots == "spread" else x_ctx.shape[1]
+        xc, xq, masks, ys = [], [], [], []
+        for slots, c_perm in members:  # all passes run as one batch of tasks
+            xc.append(self._place(x_ctx, slots, width))
+            xq.append(self._place(x_qry, slots, width))
+            mask = torch.zeros(width, dtype=torch.bool, device=self.device)
+            mask[slots] = True
+            masks.append(mask)
+            ys.append(c_perm[y])
+        n_feat = torch.full((len(members),), x_ctx.shape[1], device=self.device)
+        logits = self.net(torch.stack(xc), torch.stack(ys), torch.stack(xq), int(n_classes),
+                          n_feat, torch.stack(masks))[:, :, :n_classes]
+        total = sum(
+            torch.log_softmax(logits[i][:, c_perm], dim=-1) for i, (_, c_perm) in enumerate(members)
+        )
         return total / self.n_ensemble
 
-    def _spread_pass(self, x_ctx: torch.Tensor, y_ctx: torch.Tensor, x_qry: torch.Tensor,
-                     n_classes: int, slots: torch.Tensor) -> torch.Tensor:
-        """One pass with feature ``j`` at encoder slot ``slots[j]`` (the others empty)."""
-        slots = slots.to(self.device)
-        width = self.max_features
+    def _members(self, n_feat: int, n_classes: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per pass: the encoder slot of each feature and the class renaming (fixed seed)."""
+        gen = torch.Generator().manual_seed(20240531)
+        out = [(torch.arange(n_feat), torch.arange(n_classes))]
+        for _ in range(1, self.n_ensemble):
+            f_perm = torch.randperm(n_feat, generator=gen)
+            c_perm = torch.randperm(n_classes, generator=gen)
+            if self.slots == "spread":
+                slots = torch.randperm(self.max_features, generator=gen)[:n_feat]
+            else:  # column k of the pass is feature f_perm[k]: feature j sits at slot k
+                slots = torch.argsort(f_perm)
+            out.append((slots, c_perm))
+        return [(a.to(self.device), b.to(self.device)) for a, b in out]
 
-        def place(x: torch.Tensor) -> torch.Tensor:
-            out = x.new_zeros(x.shape[0], width)
-            out[:, slots] = x
-            return out
+    def _place(self, x: torch.Tensor, slots: torch.Tensor, width: int) -> torch.Tensor:
+        out = x.new_zeros(x.shape[0], width)
+        out[:, slots] = x
+        return out
 
-        mask = torch.zeros(1, width, dtype=torch.bool, device=self.device)
-        mask[0, slots] = True
-        n_feat = torch.tensor([x_ctx.shape[1]], device=self.device)
-        logits = self.net(place(x_ctx)[None], y_ctx[None], place(x_qry)[None], int(n_classes),
-                          n_feat, mask)
-        return logits[0, :, :n_classes]
+    def predict_proba(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """As the base class, in batches of 4,096 query rows: queries never attend to each
+        other, so larger batches only save re-encoding the context."""
+        return super().predict_proba(X, batch_size=batch_size)
 
     def _single_pass(
         self, x_ctx: torch.Tensor, y_ctx: torch.Tensor, x_qry: torch.Tensor, n_classes: int
