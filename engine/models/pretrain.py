@@ -1,11 +1,13 @@
 """Pretrain the embedded PFN on the synthetic SCM prior.
 
-``run_pretraining(config)`` reads a YAML file (see ``pretrain_default.yaml``), trains with
-AdamW and a warmup + cosine schedule, evaluates periodically on held-out prior tasks and on
-real scikit-learn datasets, writes a resumable checkpoint every ``checkpoint_every`` steps and
-finally a small shippable file (weights + architecture config + evaluation) to ``output``.
-The prior batch of step ``s`` is drawn from ``default_rng([seed, s])``, so a resumed run
-sees exactly the batches an uninterrupted one would.
+``run_pretraining(config)`` reads a YAML file (see ``pretrain_default.yaml`` and, to continue
+the shipped weights in chunks, ``pretrain_continue.yaml``), trains with AdamW and a warmup +
+cosine or constant schedule (optionally keeping an EMA of the weights), evaluates
+periodically on held-out prior tasks and on real scikit-learn datasets, writes a resumable
+checkpoint every ``checkpoint_every`` steps and finally a small shippable file (weights +
+architecture config + evaluation) to ``output``. A new run may start from ``init_from``
+weights. The prior batch of step ``s`` is a function of ``(seed, base + s)`` (numpy or torch
+sampler), so a resumed run sees exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
