@@ -6,6 +6,12 @@ per dataset the median zero-shot and fine-tuned test ROC-AUC and the median norm
 improvement, then the median over datasets (target: >= 0).
 
     python benchmarks/finetune_gain.py [--data ../shared/datasets] [--folds 5] [--storage DIR]
+
+``--direct`` instead runs fine-tuning recipes (``RECIPES``) in-process, without Ray, on the same
+fold protocol (256 rows: 192 context/episode rows + 64 validation), scoring the test rows only
+for the zero-shot and the kept weights:
+
+    python benchmarks/finetune_gain.py --direct --folds 3 [--recipes default lr1e-4 ...]
 """
 
 from __future__ import annotations
@@ -27,7 +33,15 @@ def main() -> int:
     ap.add_argument("--n-train", type=int, default=256)
     ap.add_argument("--storage", default=str(REPO / "results" / "benchmarks"))
     ap.add_argument("--num-cpus", type=int, default=None)
+    ap.add_argument("--direct", action="store_true",
+                    help="compare fine-tuning recipes directly (no sweep, no Ray)")
+    ap.add_argument("--recipes", nargs="*", default=None, help=f"direct mode: {list(RECIPES)}")
+    ap.add_argument("--checkpoint", default=None, help="direct mode: PFN weights")
+    ap.add_argument("--out", default=None, help="direct mode: CSV of every run")
+    ap.add_argument("--datasets", nargs="*", default=None, help="direct mode: CSV stems to run")
     args = ap.parse_args()
+    if args.direct:
+        return direct(args)
     data = Path(args.data)
     files = sorted(data.glob("*.csv"))
     if not files:
@@ -65,6 +79,101 @@ def main() -> int:
           f"(mean {per_dataset.mean():+.3f} %; datasets improved {int((per_dataset > 0).sum())}"
           f"/{len(per_dataset)}, worse {int((per_dataset < 0).sum())})")
     print(f"errors: {int((res['status'] != 'ok').sum())}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- direct mode
+RECIPES: dict[str, dict] = {
+    "default": {},
+    "lr1e-4": {"lr": 1e-4},
+    "lr3e-4": {"lr": 3e-4},
+    "lr1e-4_perm": {"lr": 1e-4, "permute": True},
+    "lr3e-4_perm": {"lr": 3e-4, "permute": True},
+    "lr3e-4_perm_l2sp": {"lr": 3e-4, "permute": True, "l2sp": 1.0},
+    "lr1e-4_perm_ll": {"lr": 1e-4, "permute": True, "select_by": "log_loss"},
+    "lr1e-4_perm_q50": {"lr": 1e-4, "permute": True, "query_fraction": 0.5},
+    "perm": {"permute": True},
+    "select_ll": {"select_by": "log_loss"},
+    "q20": {"query_fraction": 0.2},
+    "l2sp": {"l2sp": 1.0},
+    "q10": {"query_fraction": 0.1},
+    "q20_lr5e-5": {"query_fraction": 0.2, "lr": 5e-5},
+}
+
+
+def _direct_folds(path: Path, folds: int, n_train: int):
+    """(x_tr, y_tr, x_va, y_va, x_te, y_te, k) per fold, with the sweep's fold protocol."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from pfn_quality import load_csv, preprocess
+
+    from engine.data.folds import make_fold
+
+    X, y = load_csv(path)
+    k = int(y.max()) + 1
+    for fold in range(folds):
+        s = make_fold(y, fold, max(folds, 2), 0, n_train, 0.25, 2000, path.stem)
+        x_tr, x_va = preprocess(X.iloc[s.train], X.iloc[s.val])
+        _, x_te = preprocess(X.iloc[s.train], X.iloc[s.test])
+        yield fold, (x_tr, y[s.train], x_va, y[s.val], x_te, y[s.test], k)
+
+
+def _direct_run(base, data, cfg, seed: int) -> tuple[float, int]:
+    """Fine-tuned test ROC-AUC and the kept step; the test rows are scored once, at the end
+    (selection only ever sees the validation rows)."""
+    import copy
+
+    from engine.finetune import EpisodeSampler, EvalSplit, evaluate, finetune
+
+    x_tr, y_tr, x_va, y_va, x_te, y_te, k = data
+    model = copy.deepcopy(base)
+    val = EvalSplit(x_tr, y_tr, x_va, y_va)
+    sampler = EpisodeSampler(x_tr, y_tr, None, None, 0.0, cfg.episode_rows,
+                             cfg.query_fraction, seed)
+    res = finetune(model, sampler, val, val, k, cfg, seed)
+    tuned = evaluate(model, EvalSplit(x_tr, y_tr, x_te, y_te), k)["roc_auc"]
+    return tuned, res.best_step
+
+
+def direct(args) -> int:
+    """Fine-tuning recipes run directly (no Ray): gain over zero-shot per dataset and recipe."""
+    import dataclasses
+
+    import torch
+
+    from engine.finetune import EvalSplit, FinetuneConfig, evaluate
+    from engine.models.pfn import build_pfn
+
+    torch.set_num_threads(1)
+    base = build_pfn(checkpoint=args.checkpoint)
+    names = args.recipes or list(RECIPES)
+    rows = []
+    for path in sorted(Path(args.data).glob("*.csv")):
+        if args.datasets and path.stem not in args.datasets:
+            continue
+        for fold, data in _direct_folds(path, args.folds, args.n_train):
+            x_tr, y_tr, _, _, x_te, y_te, k = data
+            zero = evaluate(base, EvalSplit(x_tr, y_tr, x_te, y_te), k)["roc_auc"]
+            for name in names:
+                cfg = dataclasses.replace(FinetuneConfig(), **RECIPES[name])
+                tuned, best = _direct_run(base, data, cfg, seed=fold)
+                rows.append({"dataset": path.stem, "fold": fold, "recipe": name,
+                             "zero": zero, "tuned": tuned, "gain": tuned - zero, "best": best})
+                print(f"{path.stem[:30]:30s} fold {fold} {name:20s} zero {zero:.4f} "
+                      f"tuned {tuned:.4f} gain {tuned - zero:+.4f} best step {best}", flush=True)
+    df = pd.DataFrame(rows)
+    per = df.groupby(["recipe", "dataset"])["gain"].mean().unstack(0)
+    summary = pd.DataFrame({
+        "mean gain": per.mean(), "datasets improved": (per > 0).sum(),
+        "worse": (per < 0).sum(),
+        "kept step 0 (%)": df.groupby("recipe")["best"].apply(lambda b: 100 * (b == 0).mean()),
+    }).loc[names]
+    pd.set_option("display.width", 200)
+    print("\nmean test ROC-AUC gain over zero-shot per dataset (mean over folds):")
+    print(per[names].round(4).to_string())
+    print(f"\n{len(per)} datasets x {args.folds} folds, n_train {args.n_train}:")
+    print(summary.round(4).to_string())
+    if args.out:
+        df.to_csv(args.out, index=False)
     return 0
 
 

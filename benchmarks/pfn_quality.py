@@ -1,16 +1,19 @@
 """Zero-shot quality and speed of the embedded PFN on local TabArena CSVs.
 
-For every CSV (target = last column): ``--n-train`` stratified training rows, the rest
-(capped at ``--max-test`` rows) for testing, ``--seeds`` splits; mean ROC-AUC (one-vs-rest
-macro) of the PFN (no fine-tuning), LogisticRegression and RandomForest on the same rows.
-Then the median predict_proba time for 1,000 rows with a 256-row context on one thread.
+For every CSV (target = last column) and every ``--n-train`` (default 128, 256, 512):
+stratified training rows, the rest (capped at ``--max-test`` rows) for testing, ``--seeds``
+splits; mean ROC-AUC (one-vs-rest macro) of the PFN (no fine-tuning), LogisticRegression,
+RandomForest and HistGradientBoosting on the same rows, with the PFN's wins/ties/losses.
+Then the median time of fit + predict_proba for 2,000 rows with a 512-row context, 2 threads.
 
     python benchmarks/pfn_quality.py [--data-dir ../shared/datasets] [--checkpoint PATH]
+    python benchmarks/pfn_quality.py --quick --checkpoint run/last_export.pt   # 256 rows, 3 seeds
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 from pathlib import Path
@@ -18,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -94,10 +97,10 @@ def auc(y: np.ndarray, proba: np.ndarray, k: int) -> float:
     return float(roc_auc_score(y, p, labels=present, multi_class="ovr", average="macro"))
 
 
-def evaluate(path: Path, model, n_train: int, seeds: int, max_test: int) -> dict[str, float]:
-    X, y = load_csv(path)
-    k = int(y.max()) + 1
-    scores: dict[str, list[float]] = {"pfn": [], "logreg": [], "rf": []}
+BASELINES = ("logreg", "rf", "hgb")
+
+
+def _splits(y: np.ndarray, n_train: int, seeds: int, max_test: int):
     for seed in range(seeds):
         idx_tr, idx_te = train_test_split(
             np.arange(len(y)), train_size=n_train, stratify=y, random_state=seed
@@ -105,17 +108,45 @@ def evaluate(path: Path, model, n_train: int, seeds: int, max_test: int) -> dict
         rng = np.random.default_rng(seed)
         if len(idx_te) > max_test:
             idx_te = rng.choice(idx_te, size=max_test, replace=False)
+        yield seed, idx_tr, idx_te
+
+
+def _baseline_scores(x_tr, y_tr, x_te, y_te, k: int, seed: int) -> dict[str, float]:
+    """LogisticRegression, RandomForest (300 trees) and HistGradientBoosting (defaults)."""
+    models = {
+        "logreg": LogisticRegression(max_iter=2000),
+        "rf": RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1),
+        "hgb": HistGradientBoostingClassifier(random_state=seed),
+    }
+    out = {}
+    for name, clf in models.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(x_tr, y_tr)
+        out[name] = auc(y_te, _full_proba(clf, x_te, k), k)
+    return out
+
+
+def evaluate(path: Path, model, n_train: int, seeds: int, max_test: int,
+             cache: dict | None = None) -> dict[str, float]:
+    """Mean ROC-AUC over ``seeds`` splits of the PFN and the baselines; baseline scores are
+    read from / written to ``cache`` (they do not depend on the checkpoint)."""
+    X, y = load_csv(path)
+    k = int(y.max()) + 1
+    scores: dict[str, list[float]] = {m: [] for m in ("pfn", *BASELINES)}
+    for seed, idx_tr, idx_te in _splits(y, n_train, seeds, max_test):
         x_tr, x_te = preprocess(X.iloc[idx_tr], X.iloc[idx_te])
         y_tr, y_te = y[idx_tr], y[idx_te]
         model.fit(x_tr, y_tr, n_classes=k)
         scores["pfn"].append(auc(y_te, model.predict_proba(x_te), k))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            lr = LogisticRegression(max_iter=2000).fit(x_tr, y_tr)
-        scores["logreg"].append(auc(y_te, _full_proba(lr, x_te, k), k))
-        rf = RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1)
-        rf.fit(x_tr, y_tr)
-        scores["rf"].append(auc(y_te, _full_proba(rf, x_te, k), k))
+        key = f"{path.stem}|{n_train}|{seed}|{max_test}"
+        base = None if cache is None else cache.get(key)
+        if base is None:
+            base = _baseline_scores(x_tr, y_tr, x_te, y_te, k, seed)
+            if cache is not None:
+                cache[key] = base
+        for name in BASELINES:
+            scores[name].append(base[name])
     out = {m: float(np.mean(v)) for m, v in scores.items()}
     out.update(rows=len(y), features=X.shape[1], classes=k)
     return out
@@ -128,40 +159,50 @@ def _full_proba(clf, x: np.ndarray, k: int) -> np.ndarray:
     return proba
 
 
-def time_predict(model, n_features: int, repeats: int = 7) -> float:
+def time_predict(model, n_features: int, n_ctx: int = 512, n_test: int = 2000,
+                 repeats: int = 7) -> tuple[float, float]:
+    """Median wall seconds and median process CPU seconds (all threads) of ``fit`` +
+    ``predict_proba`` for ``n_test`` rows with an ``n_ctx``-row context. On a shared machine
+    the CPU seconds divided by the thread count bound the wall time on idle cores."""
     rng = np.random.default_rng(0)
-    x_ctx = rng.standard_normal((256, n_features)).astype(np.float32)
-    y_ctx = rng.integers(0, 2, 256)
-    x_qry = rng.standard_normal((1000, n_features)).astype(np.float32)
-    model.fit(x_ctx, y_ctx, n_classes=2)
-    model.predict_proba(x_qry)  # warm-up
-    times = []
+    x_ctx = rng.standard_normal((n_ctx, n_features)).astype(np.float32)
+    y_ctx = rng.integers(0, 2, n_ctx)
+    x_qry = rng.standard_normal((n_test, n_features)).astype(np.float32)
+    model.fit(x_ctx, y_ctx, n_classes=2).predict_proba(x_qry)  # warm-up
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.predict_proba(x_qry)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        t0, c0 = time.perf_counter(), time.process_time()
+        model.fit(x_ctx, y_ctx, n_classes=2).predict_proba(x_qry)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
-def main() -> None:
-    default_dir = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=default_dir.resolve())
-    ap.add_argument("--checkpoint", default=None, help="PFN weights (default: bundled)")
-    ap.add_argument("--n-train", type=int, default=256)
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--max-test", type=int, default=2000)
-    ap.add_argument("--datasets", nargs="*", default=DATASETS)
-    ap.add_argument("--n-ensemble", type=int, default=4, help="permuted PFN passes averaged")
-    ap.add_argument("--no-timing", action="store_true")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble)
+TIE = 0.002  # |mean ROC-AUC difference| at or below this counts as a tie
 
-    header = (
-        f"{'dataset':36s} {'rows':>6s} {'feat':>4s} {'cls':>3s} "
-        f"{'PFN':>6s} {'LogReg':>6s} {'RF':>6s}"
+
+def _wtl(rows: list[dict], other: str) -> str:
+    d = np.array([r["pfn"] - r[other] for r in rows])
+    return f"{int((d > TIE).sum())}/{int((np.abs(d) <= TIE).sum())}/{int((d < -TIE).sum())}"
+
+
+def report(rows: list[dict], n_train: int) -> dict[str, float]:
+    """Print the mean row and wins/ties/losses of the PFN; return the means."""
+    means = {m: float(np.mean([r[m] for r in rows])) for m in ("pfn", *BASELINES)}
+    print(
+        f"{'mean (' + str(len(rows)) + ' datasets)':36s} {'':6s} {'':4s} {'':3s} "
+        + " ".join(f"{means[m]:6.3f}" for m in ("pfn", *BASELINES))
     )
+    print("means to 4 decimals: " + "  ".join(f"{m} {means[m]:.4f}" for m in ("pfn", *BASELINES)))
+    wtl = "  ".join(f"vs {m} {_wtl(rows, m)}" for m in BASELINES)
+    print(f"n_train={n_train}: PFN wins/ties/losses (tie: |diff| <= {TIE}): {wtl}")
+    return means
+
+
+def _run_size(args, model, n_train: int, cache: dict) -> dict[str, float]:
+    header = (f"{'dataset':36s} {'rows':>6s} {'feat':>4s} {'cls':>3s} "
+              f"{'PFN':>6s} {'LogReg':>6s} {'RF':>6s} {'HistGB':>6s}")
+    print(f"\n## {n_train} training rows, {args.seeds} seeds, n_ensemble {args.n_ensemble}")
     print(header)
     print("-" * len(header))
     rows = []
@@ -170,29 +211,52 @@ def main() -> None:
         if not path.is_file():
             print(f"{name:36s} (missing: {path}, skipped)")
             continue
-        r = evaluate(path, model, args.n_train, args.seeds, args.max_test)
+        r = evaluate(path, model, n_train, args.seeds, args.max_test, cache)
         rows.append(r)
         print(
             f"{name[:36]:36s} {r['rows']:6d} {r['features']:4d} {r['classes']:3d} "
-            f"{r['pfn']:6.3f} {r['logreg']:6.3f} {r['rf']:6.3f}",
+            + " ".join(f"{r[m]:6.3f}" for m in ("pfn", *BASELINES)),
             flush=True,
         )
-    if rows:
-        means = {m: np.mean([r[m] for r in rows]) for m in ("pfn", "logreg", "rf")}
-        wins = {m: sum(r["pfn"] > r[m] for r in rows) for m in ("logreg", "rf")}
-        print("-" * len(header))
-        print(
-            f"{'mean (' + str(len(rows)) + ' datasets)':36s} {'':6s} {'':4s} {'':3s} "
-            f"{means['pfn']:6.3f} {means['logreg']:6.3f} {means['rf']:6.3f}"
-        )
-        print(f"PFN beats LogReg on {wins['logreg']}/{len(rows)}, RF on {wins['rf']}/{len(rows)}")
+    print("-" * len(header))
+    return report(rows, n_train) if rows else {}
+
+
+def main() -> None:
+    default_dir = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+    cache_default = Path(__file__).resolve().parents[1] / "results" / "pfn_baselines.json"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path, default=default_dir.resolve())
+    ap.add_argument("--checkpoint", default=None, help="PFN weights (default: bundled)")
+    ap.add_argument("--n-train", type=int, nargs="+", default=[128, 256, 512])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="256 rows and 3 seeds only")
+    ap.add_argument("--max-test", type=int, default=2000)
+    ap.add_argument("--datasets", nargs="*", default=DATASETS)
+    ap.add_argument("--n-ensemble", type=int, default=4, help="permuted PFN passes averaged")
+    ap.add_argument("--slots", default="leading", choices=["leading", "spread"],
+                    help="where the ensemble passes put the features")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for the PFN")
+    ap.add_argument("--baseline-cache", type=Path, default=cache_default,
+                    help="JSON file caching the baselines' scores (they ignore the checkpoint)")
+    ap.add_argument("--no-timing", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.n_train, args.seeds = [256], 3
+    torch.set_num_threads(args.threads)
+    model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble, slots=args.slots)
+    cache = json.loads(args.baseline_cache.read_text()) if args.baseline_cache.is_file() else {}
+    for n_train in args.n_train:
+        _run_size(args, model, n_train, cache)
+        args.baseline_cache.parent.mkdir(parents=True, exist_ok=True)
+        args.baseline_cache.write_text(json.dumps(cache))
     if not args.no_timing:
+        torch.set_num_threads(2)
         for f in (20, 100):
-            t = time_predict(model, f)
-            print(
-                f"predict_proba, 1000 rows, 256-row context, {f} features, 1 thread: "
-                f"{t * 1000:.0f} ms (median of 7)"
-            )
+            wall, cpu = time_predict(model, f)
+            print(f"fit + predict_proba, 2,000 rows, 512-row context, {f} features, "
+                  f"n_ensemble {args.n_ensemble}, 2 threads: wall {wall * 1000:.0f} ms, "
+                  f"CPU {cpu * 1000:.0f} ms over both threads (medians of 7)")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,14 @@ class FinetuneConfig:
     episode_rows: int = 256
     query_fraction: float = 0.3
     grad_clip: float = 1.0
+    # Penalty l2sp * ||theta - theta_pretrained||^2 on the loss (L2-SP; 0 = off).
+    l2sp: float = 0.0
+    # Randomly permute feature columns and class labels in every episode (the prediction-time
+    # ensemble of the embedded PFN uses permuted passes too).
+    permute: bool = False
+    # Validation metric that selects the kept step: "roc_auc" (log loss breaks ties) or
+    # "log_loss" (smoother on small validation sets).
+    select_by: str = "roc_auc"
 
 
 @dataclass
@@ -71,6 +79,15 @@ class FinetuneLogger(Protocol):
     """One hook called at each evaluation (e.g. forwarding to ``ray.tune.report``)."""
 
     def on_evaluation(self, evaluation: Evaluation, is_best: bool) -> None: ...
+
+
+def permute_episode(rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, Xq: np.ndarray,
+                    yq: np.ndarray, n_classes: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The same random column order and class renaming for support and query."""
+    cols = rng.permutation(Xs.shape[1])
+    names = rng.permutation(n_classes)
+    return Xs[:, cols], names[ys], Xq[:, cols], names[yq]
 
 
 class EpisodeSampler:
@@ -130,30 +147,19 @@ def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit
                                  evaluate(model, test, n_classes))
         result.evaluations.append(ev)
         best = result.best if result.evaluations[:-1] else None
-        improved = best is None or _better(ev.val, best.val)
+        improved = best is None or _better(ev.val, best.val, cfg.select_by)
         if logger is not None:
             logger.on_evaluation(ev, improved)
         return improved
 
     record(0, float("nan"), initial)
     best_state = copy.deepcopy(module.state_dict())
+    anchor = [p.detach().clone() for p in params] if cfg.l2sp > 0 else None
+    perm_rng = np.random.default_rng([seed, 7])
     stale = 0
     window: list[float] = []
-    device = model.device
     for step in range(1, cfg.steps + 1):
-        module.train()
-        Xs, ys, Xq, yq = sampler.draw()
-        logits = model.forward_episode(
-            torch.as_tensor(Xs, device=device), torch.as_tensor(ys, device=device),
-            torch.as_tensor(Xq, device=device), n_classes,
-        )
-        loss = F.cross_entropy(logits.float(), torch.as_tensor(yq, device=device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        value = float(loss.detach())
+        value = _episode_step(model, sampler, opt, params, anchor, perm_rng, n_classes, cfg)
         result.train_losses.append(value)
         window.append(value)
         result.steps_run = step
@@ -172,8 +178,37 @@ def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit
     return result
 
 
-def _better(new: dict[str, float], old: dict[str, float]) -> bool:
-    """Strictly better validation ROC-AUC; equal AUC breaks ties by lower log loss."""
+def _episode_step(model: InContextClassifier, sampler: EpisodeSampler,
+                  opt: torch.optim.Optimizer, params: list[torch.Tensor],
+                  anchor: list[torch.Tensor] | None, perm_rng: np.random.Generator,
+                  n_classes: int, cfg: FinetuneConfig) -> float:
+    """One gradient step on one episode; returns the episode's query loss."""
+    model.module.train()
+    device = model.device
+    Xs, ys, Xq, yq = sampler.draw()
+    if cfg.permute:
+        Xs, ys, Xq, yq = permute_episode(perm_rng, Xs, ys, Xq, yq, n_classes)
+    logits = model.forward_episode(
+        torch.as_tensor(Xs, device=device), torch.as_tensor(ys, device=device),
+        torch.as_tensor(Xq, device=device), n_classes,
+    )
+    loss = F.cross_entropy(logits.float(), torch.as_tensor(yq, device=device))
+    total = loss
+    if anchor is not None:
+        total = loss + cfg.l2sp * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    opt.step()
+    return float(loss.detach())
+
+
+def _better(new: dict[str, float], old: dict[str, float], by: str = "roc_auc") -> bool:
+    """Strictly better validation ROC-AUC (equal AUC: lower log loss), or lower log loss."""
+    if by == "log_loss":
+        a, b = new["log_loss"], old["log_loss"]
+        return not math.isnan(a) and (math.isnan(b) or a < b - 1e-12)
     a, b = new["roc_auc"], old["roc_auc"]
     if math.isnan(a):
         return False

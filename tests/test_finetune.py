@@ -79,3 +79,33 @@ def test_finetuning_is_deterministic(fold):
                        EvalSplit(Xtr, ytr, Xte, yte), 2, cfg, seed=5)
         out.append((res.train_losses, [e.test for e in res.evaluations]))
     assert out[0] == out[1]
+
+
+def test_permuted_episodes_with_l2sp_are_deterministic(fold):
+    import torch
+
+    Xtr, ytr, Xva, yva, Xte, yte = fold
+    runs = []
+    for l2sp in (0.0, 100.0, 100.0):
+        model = load_model("pfn")
+        sampler = EpisodeSampler(Xtr, ytr, None, None, 0.0, 64, 0.3, seed=2)
+        cfg = FinetuneConfig(steps=10, lr=1e-3, eval_every=10, patience=3, episode_rows=64,
+                             permute=True, l2sp=l2sp)
+        res = finetune(model, sampler, EvalSplit(Xtr, ytr, Xva, yva),
+                       EvalSplit(Xtr, ytr, Xva, yva), 2, cfg, seed=2)
+        runs.append((res.train_losses, model.module.state_dict()))
+    assert runs[1][0] == runs[2][0]
+    for key, value in runs[1][1].items():
+        torch.testing.assert_close(value, runs[2][1][key], rtol=0, atol=0)
+    assert runs[0][0] != runs[1][0]  # the penalty changes the trajectory
+
+
+def test_selection_by_log_loss_keeps_the_lowest_validation_log_loss(fold):
+    Xtr, ytr, Xva, yva, Xte, yte = fold
+    model = load_model("pfn")
+    sampler = EpisodeSampler(Xtr, ytr, None, None, 0.0, 64, 0.3, seed=1)
+    cfg = FinetuneConfig(steps=20, lr=5e-3, eval_every=5, patience=4, episode_rows=64,
+                         select_by="log_loss")
+    res = finetune(model, sampler, EvalSplit(Xtr, ytr, Xva, yva), EvalSplit(Xtr, ytr, Xte, yte),
+                   2, cfg, seed=1)
+    assert res.best.val["log_loss"] == min(e.val["log_loss"] for e in res.evaluations)

@@ -155,3 +155,63 @@ def test_config_errors_name_the_field(tmp_path, section, key, value, field):
         load_config(path)
     assert info.value.field == field
     assert field in str(info.value)
+
+
+# ---------------------------------------------------------------------------- torch prior
+def test_torch_prior_is_reproducible_from_seed_and_step():
+    from engine.models.prior import PriorConfig
+    from engine.models.prior_torch import make_generator, sample_batch_torch
+
+    cfg = PriorConfig(random_slot_prob=0.5)
+    a = sample_batch_torch(make_generator(3, 7), cfg, 6, 40)
+    b = sample_batch_torch(make_generator(3, 7), cfg, 6, 40)
+    c = sample_batch_torch(make_generator(3, 8), cfg, 6, 40)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert not torch.equal(a.x, c.x)
+
+
+def test_torch_prior_tasks_are_well_formed():
+    from engine.models.prior import PriorConfig
+    from engine.models.prior_torch import make_generator, sample_batch_torch
+
+    cfg = PriorConfig(random_slot_prob=1.0)
+    batch = sample_batch_torch(make_generator(0, 0), cfg, 16, 64, n_query=32)
+    assert batch.x.shape == (16, 96, 100) and torch.isfinite(batch.x).all()
+    assert torch.equal(batch.feature_mask.sum(1), batch.n_features)
+    assert (batch.x[~batch.feature_mask[:, None, :].expand_as(batch.x)] == 0).all()
+    for i in range(16):  # every class of a task appears among its context rows
+        ctx = set(batch.y[i, :64].tolist())
+        assert ctx == set(range(int(batch.n_classes[i])))
+        assert set(batch.y[i].tolist()) <= ctx
+    ctx_x = batch.x[:, :64]  # standardised on the context rows
+    live = batch.feature_mask & (ctx_x.std(1, unbiased=False) > 1e-3)
+    torch.testing.assert_close(ctx_x.mean(1)[live], torch.zeros(int(live.sum())), atol=1e-4,
+                               rtol=0)
+
+
+def test_constant_schedule_continues_from_init_weights(tmp_path):
+    first = run_pretraining(_tiny_config(tmp_path / "a", steps=6), output=tmp_path / "a.pt")
+    raw = yaml.safe_load(_tiny_config(tmp_path / "b", steps=4).read_text())
+    raw["init_from"] = str(first)
+    raw["train"].update(schedule="constant", sampler="torch", ema=0.9)
+    raw["prior"]["random_slot_prob"] = 0.5
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = run_pretraining(path, output=tmp_path / "b.pt")
+    _, _, meta = load_weights(out)
+    assert meta["total_steps"] == 10 and meta["ema"]
+    # Raising steps resumes the same run (last.pt) and goes on from step 4.
+    raw["train"]["steps"] = 6
+    path.write_text(yaml.safe_dump(raw))
+    _, _, meta = load_weights(run_pretraining(path, output=tmp_path / "c.pt"))
+    assert meta["steps"] == 6 and meta["total_steps"] == 12
+
+
+def test_spread_slot_ensemble_is_deterministic_and_normalised(breast_cancer):
+    x_tr, x_te, y_tr, _ = breast_cancer
+    a = build_pfn(slots="spread").fit(x_tr, y_tr).predict_proba(x_te[:40])
+    b = build_pfn(slots="spread").fit(x_tr, y_tr).predict_proba(x_te[:40])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-5)
+    with pytest.raises(Exception, match="slots"):
+        build_pfn(slots="middle")

@@ -40,12 +40,14 @@ def encode_features(
     n_features: torch.Tensor,
     max_features: int,
     clip: float,
+    feature_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Map raw ``(B, N, F)`` rows to ``(B, N, 2 * max_features)`` model inputs.
 
     Channel 1: z-score on the context rows (idempotent for standardised input), clipped.
     Channel 2: mid-rank of the value among the context rows, scaled to unit variance.
-    Constant and padded columns become exactly zero in both channels.
+    Constant and padded columns become exactly zero in both channels. ``feature_mask``
+    ``(B, F)`` marks the feature slots when they are not the leading ``n_features`` ones.
     """
     b, n_ctx, f = x_ctx.shape
     mean = x_ctx.mean(dim=1, keepdim=True)
@@ -63,8 +65,10 @@ def encode_features(
     u = ((rank - 0.5) * math.sqrt(12.0)).transpose(1, 2) * live
 
     # Zero the padded columns, then rescale by sqrt(max_features / n_features).
-    col = torch.arange(f, device=x_all.device)
-    used = (col[None, :] < n_features[:, None]).to(x_all.dtype)[:, None, :]
+    if feature_mask is None:
+        col = torch.arange(f, device=x_all.device)
+        feature_mask = col[None, :] < n_features[:, None]
+    used = feature_mask.to(x_all.dtype)[:, None, :]
     scale = torch.sqrt(max_features / n_features.clamp(min=1).to(x_all.dtype))[:, None, None]
     z = z * used * scale
     u = u * used * scale
@@ -124,11 +128,13 @@ class PFNTransformer(nn.Module):
         x_qry: torch.Tensor,
         n_classes: torch.Tensor | int,
         n_features: torch.Tensor | None = None,
+        feature_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits ``(B, Nq, max_classes)``; classes ``>= n_classes`` of a task are ``-inf``.
 
         ``x_ctx`` ``(B, Nc, F)``, ``y_ctx`` ``(B, Nc)`` integer labels, ``x_qry`` ``(B, Nq, F)``.
-        ``n_features`` ``(B,)`` counts the leading real columns (the rest is padding).
+        ``n_features`` ``(B,)`` counts the real columns: the leading ones, or those marked by
+        ``feature_mask`` ``(B, F)`` (the rest is padding).
         """
         b, n_ctx, f = x_ctx.shape
         c = self.config
@@ -139,7 +145,9 @@ class PFNTransformer(nn.Module):
             n_features = torch.full((b,), f, device=dev, dtype=torch.long)
         if not torch.is_tensor(n_classes):
             n_classes = torch.full((b,), int(n_classes), device=dev, dtype=torch.long)
-        inputs, _ = encode_features(x_ctx, x_qry, n_features, c.max_features, c.clip)
+        inputs, _ = encode_features(
+            x_ctx, x_qry, n_features, c.max_features, c.clip, feature_mask
+        )
         h = self.encoder(inputs)
         h_ctx = h[:, :n_ctx] + self.label_embedding(y_ctx)
         h = torch.cat([h_ctx, h[:, n_ctx:]], dim=1)

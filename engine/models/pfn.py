@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -47,6 +48,7 @@ class EmbeddedPFN(InContextClassifier):
         device: str | torch.device = "cpu",
         meta: dict | None = None,
         n_ensemble: int = 4,
+        slots: str = "leading",
     ) -> None:
         super().__init__(device)
         self.max_classes = net.config.max_classes
@@ -54,6 +56,9 @@ class EmbeddedPFN(InContextClassifier):
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
         self.n_ensemble = max(1, int(n_ensemble))
+        if slots not in ("leading", "spread"):
+            raise CausalMixError(f"pfn: slots must be 'leading' or 'spread', got {slots!r}")
+        self.slots = slots
 
     @property
     def module(self) -> nn.Module:
@@ -66,7 +71,9 @@ class EmbeddedPFN(InContextClassifier):
 
         In training mode this is one pass. Otherwise it averages the log-probabilities of
         ``n_ensemble`` passes, each with a fixed pseudo-random permutation of the feature
-        columns and of the class labels (the row encoder is not permutation invariant).
+        columns and of the class labels (the row encoder is not permutation invariant). With
+        ``slots="spread"`` the passes after the first put the features at random encoder slots
+        among ``max_features`` instead of permuting them within the leading slots.
         """
         if n_classes > self.max_classes:
             raise CausalMixError(f"EmbeddedPFN handles at most {self.max_classes} classes")
@@ -75,20 +82,47 @@ class EmbeddedPFN(InContextClassifier):
         x_qry = X_qry.to(self.device, torch.float32)
         if self.n_ensemble == 1 or self.net.training:
             return self._single_pass(x_ctx, y, x_qry, n_classes)
-        gen = torch.Generator().manual_seed(20240531)
-        n_feat = x_ctx.shape[1]
-        total = None
-        for i in range(self.n_ensemble):
-            if i == 0:
-                f_perm, c_perm = torch.arange(n_feat), torch.arange(n_classes)
-            else:
-                f_perm = torch.randperm(n_feat, generator=gen)
-                c_perm = torch.randperm(n_classes, generator=gen)
-            f_perm, c_perm = f_perm.to(self.device), c_perm.to(self.device)
-            logits = self._single_pass(x_ctx[:, f_perm], c_perm[y], x_qry[:, f_perm], n_classes)
-            logp = torch.log_softmax(logits[:, c_perm], dim=-1)
-            total = logp if total is None else total + logp
+        members = self._members(x_ctx.shape[1], n_classes)
+        width = self.max_features if self.slots == "spread" else x_ctx.shape[1]
+        xc, xq, masks, ys = [], [], [], []
+        for slots, c_perm in members:  # all passes run as one batch of tasks
+            xc.append(self._place(x_ctx, slots, width))
+            xq.append(self._place(x_qry, slots, width))
+            mask = torch.zeros(width, dtype=torch.bool, device=self.device)
+            mask[slots] = True
+            masks.append(mask)
+            ys.append(c_perm[y])
+        n_feat = torch.full((len(members),), x_ctx.shape[1], device=self.device)
+        logits = self.net(torch.stack(xc), torch.stack(ys), torch.stack(xq), int(n_classes),
+                          n_feat, torch.stack(masks))[:, :, :n_classes]
+        total = sum(
+            torch.log_softmax(logits[i][:, c_perm], dim=-1) for i, (_, c_perm) in enumerate(members)
+        )
         return total / self.n_ensemble
+
+    def _members(self, n_feat: int, n_classes: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per pass: the encoder slot of each feature and the class renaming (fixed seed)."""
+        gen = torch.Generator().manual_seed(20240531)
+        out = [(torch.arange(n_feat), torch.arange(n_classes))]
+        for _ in range(1, self.n_ensemble):
+            f_perm = torch.randperm(n_feat, generator=gen)
+            c_perm = torch.randperm(n_classes, generator=gen)
+            if self.slots == "spread":
+                slots = torch.randperm(self.max_features, generator=gen)[:n_feat]
+            else:  # column k of the pass is feature f_perm[k]: feature j sits at slot k
+                slots = torch.argsort(f_perm)
+            out.append((slots, c_perm))
+        return [(a.to(self.device), b.to(self.device)) for a, b in out]
+
+    def _place(self, x: torch.Tensor, slots: torch.Tensor, width: int) -> torch.Tensor:
+        out = x.new_zeros(x.shape[0], width)
+        out[:, slots] = x
+        return out
+
+    def predict_proba(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """As the base class, in batches of 4,096 query rows: queries never attend to each
+        other, so larger batches only save re-encoding the context."""
+        return super().predict_proba(X, batch_size=batch_size)
 
     def _single_pass(
         self, x_ctx: torch.Tensor, y_ctx: torch.Tensor, x_qry: torch.Tensor, n_classes: int
@@ -104,12 +138,14 @@ def build_pfn(
     random_init: bool = False,
     seed: int = 0,
     n_ensemble: int = 4,
+    slots: str = "leading",
     **options: Any,
 ) -> InContextClassifier:
     """The embedded PFN: bundled weights by default, ``checkpoint`` to load another file,
     or ``random_init=True`` for untrained weights (seeded; ``options`` override the
     architecture, e.g. ``d_model=32``). ``n_ensemble`` permuted passes are averaged at
-    prediction time (1 = a single pass)."""
+    prediction time (1 = a single pass); ``slots`` says where they put the features
+    ("leading": permuted within the leading slots; "spread": at random encoder slots)."""
     if random_init:
         try:
             config = PFNConfig(**options)
@@ -118,15 +154,15 @@ def build_pfn(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = PFNTransformer(config)
-        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble)
+        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble, slots)
     if options:
         raise CausalMixError(f"pfn: unknown option(s) {sorted(options)}")
     config, state, meta = load_weights(checkpoint or bundled_checkpoint_path())
     net = PFNTransformer(config)
     net.load_state_dict(state)
-    return EmbeddedPFN(net, device, meta, n_ensemble)
+    return EmbeddedPFN(net, device, meta, n_ensemble, slots)
 
 
 # Options a sweep file may give (architecture fields only apply with ``random_init``).
-build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble",  # type: ignore[attr-defined]
+build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble", "slots",  # type: ignore[attr-defined]
                      *PFNConfig.__dataclass_fields__)

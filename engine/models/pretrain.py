@@ -1,11 +1,13 @@
 """Pretrain the embedded PFN on the synthetic SCM prior.
 
-``run_pretraining(config)`` reads a YAML file (see ``pretrain_default.yaml``), trains with
-AdamW and a warmup + cosine schedule, evaluates periodically on held-out prior tasks and on
-real scikit-learn datasets, writes a resumable checkpoint every ``checkpoint_every`` steps and
-finally a small shippable file (weights + architecture config + evaluation) to ``output``.
-The prior batch of step ``s`` is drawn from ``default_rng([seed, s])``, so a resumed run
-sees exactly the batches an uninterrupted one would.
+``run_pretraining(config)`` reads a YAML file (see ``pretrain_default.yaml`` and, to continue
+the shipped weights in chunks, ``pretrain_continue.yaml``), trains with AdamW and a warmup +
+cosine or constant schedule (optionally keeping an EMA of the weights), evaluates
+periodically on held-out prior tasks and on real scikit-learn datasets, writes a resumable
+checkpoint every ``checkpoint_every`` steps and finally a small shippable file (weights +
+architecture config + evaluation) to ``output``. A new run may start from ``init_from``
+weights. The prior batch of step ``s`` is a function of ``(seed, base + s)`` (numpy or torch
+sampler), so a resumed run sees exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ class TrainConfig:
     eval_every: int = 250
     checkpoint_every: int = 100
     threads: int = 1
+    # "cosine" decays to min_lr_ratio * lr at ``steps``; "constant" holds lr after warmup, so
+    # ``steps`` can be raised later and a resumed run simply goes on (chunks accumulate).
+    schedule: str = "cosine"
+    # Exponential moving average of the weights (0 = off); the shipped weights are the EMA.
+    ema: float = 0.0
+    # "numpy" (prior.py, one task at a time) or "torch" (prior_torch.py, batched on device).
+    sampler: str = "numpy"
 
 
 @dataclass
@@ -64,6 +73,9 @@ class PretrainConfig:
     device: str = "auto"
     run_dir: str = "pretrain_runs/default"
     output: str | None = None
+    # Weights to start from when run_dir has no checkpoint yet: a shippable file (e.g. the
+    # bundled pfn_small.pt; fresh optimizer) or a run's last.pt (weights, optimizer, EMA).
+    init_from: str | None = None
     model: PFNConfig = field(default_factory=PFNConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -129,7 +141,7 @@ def load_config(path: str | Path) -> PretrainConfig:
     for key, value in raw.items():
         if key in _SECTIONS:
             values[key] = _build_section(source, key, _SECTIONS[key], value)
-        elif key in ("seed", "device", "run_dir", "output"):
+        elif key in ("seed", "device", "run_dir", "output", "init_from"):
             values[key] = _check_value(source, key, value, getattr(top, key))
         else:
             raise SpecError(source, key, "unknown field")
@@ -157,6 +169,14 @@ def _validate(source: str, cfg: PretrainConfig) -> None:
     for name in ("log_every", "eval_every", "checkpoint_every", "threads"):
         if getattr(t, name) < 1:
             raise SpecError(source, f"train.{name}", "must be at least 1")
+    if t.schedule not in ("cosine", "constant"):
+        raise SpecError(source, "train.schedule", f"expected cosine or constant: {t.schedule!r}")
+    if t.sampler not in ("numpy", "torch"):
+        raise SpecError(source, "train.sampler", f"expected numpy or torch, got {t.sampler!r}")
+    if not 0.0 <= t.ema < 1.0:
+        raise SpecError(source, "train.ema", "must be in [0, 1)")
+    if not 0.0 <= p.random_slot_prob <= 1.0:
+        raise SpecError(source, "prior.random_slot_prob", "must be in [0, 1]")
     for name in cfg.eval.datasets:
         if name not in _DATASETS:
             raise SpecError(source, "eval.datasets", f"unknown dataset {name!r} ({_DATASETS})")
@@ -164,18 +184,33 @@ def _validate(source: str, cfg: PretrainConfig) -> None:
 
 # ---------------------------------------------------------------------------- training pieces
 def lr_at(step: int, t: TrainConfig) -> float:
-    """Linear warmup, then cosine decay to ``min_lr_ratio * lr``."""
+    """Linear warmup, then cosine decay to ``min_lr_ratio * lr`` (or constant)."""
     if step < t.warmup_steps:
         return t.lr * (step + 1) / t.warmup_steps
+    if t.schedule == "constant":
+        return t.lr
     frac = (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps)
     cos = 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
     return t.lr * (t.min_lr_ratio + (1 - t.min_lr_ratio) * cos)
 
 
-def batch_for_step(cfg: PretrainConfig, step: int) -> TaskBatch:
-    """The (deterministic) prior batch of ``step``."""
-    rng = np.random.default_rng([cfg.seed, step])
+def batch_for_step(
+    cfg: PretrainConfig, step: int, device: torch.device | str = "cpu"
+) -> TaskBatch:
+    """The (deterministic) prior batch of ``step``, on ``device``."""
     t = cfg.train
+    if t.sampler == "torch":
+        from engine.models.prior_torch import (
+            make_generator,
+            sample_batch_torch,
+            sample_context_size_torch,
+        )
+
+        gen = make_generator(cfg.seed, step, device)
+        n_ctx = sample_context_size_torch(gen, t.min_context, t.max_context)
+        bs = max(1, t.tokens_per_batch // (n_ctx + cfg.prior.n_query))
+        return sample_batch_torch(gen, cfg.prior, bs, n_ctx)
+    rng = np.random.default_rng([cfg.seed, step])
     n_ctx = sample_context_size(rng, t.min_context, t.max_context)
     bs = max(1, t.tokens_per_batch // (n_ctx + cfg.prior.n_query))
     return sample_batch(rng, cfg.prior, bs, n_ctx)
@@ -185,7 +220,8 @@ def task_loss(model: PFNTransformer, batch: TaskBatch) -> tuple[torch.Tensor, to
     """Mean query cross-entropy and accuracy of a batch."""
     c = batch.n_ctx
     logits = model(
-        batch.x[:, :c], batch.y[:, :c], batch.x[:, c:], batch.n_classes, batch.n_features
+        batch.x[:, :c], batch.y[:, :c], batch.x[:, c:], batch.n_classes, batch.n_features,
+        batch.feature_mask,
     )
     target = batch.y[:, c:]
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1))
@@ -296,6 +332,131 @@ def save_shippable(model: PFNTransformer, path: Path, meta: dict) -> Path:
 
 
 # ---------------------------------------------------------------------------- main loop
+@dataclass
+class RunState:
+    """Everything a resumed run needs: model, optimizer, EMA weights, step and history."""
+
+    model: PFNTransformer
+    opt: torch.optim.Optimizer
+    ema: dict[str, torch.Tensor] | None
+    step: int = 0
+    elapsed: float = 0.0
+    history: list[dict] = field(default_factory=list)
+    base_steps: int = 0  # steps already in the weights this run started from (init_from)
+
+    def checkpoint(self, cfg: PretrainConfig) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "ema": self.ema,
+            "step": self.step,
+            "config": _config_dict(cfg),
+            "elapsed": self.elapsed,
+            "history": self.history,
+            "base_steps": self.base_steps,
+        }
+
+    def restore(self, ck: dict, *, with_step: bool = True) -> None:
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        if self.ema is not None:
+            src = ck.get("ema") or ck["model"]
+            self.ema = {k: v.detach().clone().float() for k, v in src.items()}
+        if with_step:
+            self.step, self.elapsed = ck["step"], ck.get("elapsed", 0.0)
+            self.history = ck.get("history", [])
+            self.base_steps = ck.get("base_steps", 0)
+        else:  # a finished run used as a starting point: its steps become the base
+            self.base_steps = ck.get("base_steps", 0) + ck["step"]
+
+    def update_ema(self, decay: float) -> None:
+        if self.ema is None:
+            return
+        with torch.no_grad():
+            for k, v in self.model.state_dict().items():
+                if v.dtype.is_floating_point:
+                    self.ema[k].mul_(decay).add_(v.detach().float(), alpha=1 - decay)
+
+    def shipped_model(self) -> PFNTransformer:
+        """The weights to ship: the EMA when it is on, else the raw weights."""
+        if self.ema is None:
+            return self.model
+        out = PFNTransformer(self.model.config)
+        out.load_state_dict(self.ema)
+        return out
+
+
+def _new_state(cfg: PretrainConfig, device: torch.device) -> RunState:
+    t = cfg.train
+    torch.manual_seed(cfg.seed)
+    model = PFNTransformer(cfg.model).to(device)
+    named = list(model.named_parameters())
+    decay = [p for n, p in named if p.ndim >= 2 and "embedding" not in n]
+    other = [p for n, p in named if not (p.ndim >= 2 and "embedding" not in n)]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": t.weight_decay}, {"params": other, "weight_decay": 0}],
+        lr=t.lr,
+        betas=(0.9, 0.98),
+    )
+    ema = None
+    if t.ema > 0:
+        ema = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+    return RunState(model, opt, ema)
+
+
+def _init_from(state: RunState, path: str, device: torch.device) -> None:
+    """Start from a shippable weights file or from another run's ``last.pt``."""
+    from engine.errors import CausalMixError
+
+    if not Path(path).is_file():
+        raise CausalMixError(f"init_from: file not found: {path}")
+    blob = torch.load(path, map_location=device, weights_only=False)
+    if "optimizer" in blob:  # a run checkpoint
+        state.restore(blob, with_step=False)
+    elif "state_dict" in blob:  # a shippable file: weights only, fresh optimizer
+        state.model.load_state_dict(blob["state_dict"])
+        if state.ema is not None:
+            state.ema = {k: v.detach().clone().float() for k, v in blob["state_dict"].items()}
+        meta = blob.get("meta", {})
+        state.base_steps = int(meta.get("total_steps", meta.get("steps", 0)))
+    else:
+        raise CausalMixError(f"init_from: {path} is neither PFN weights nor a run checkpoint")
+    print(f"initialised from {path} ({state.base_steps} earlier steps)", flush=True)
+
+
+def _train_step(state: RunState, cfg: PretrainConfig, device: torch.device) -> tuple[float, float]:
+    t = cfg.train
+    batch = batch_for_step(cfg, state.base_steps + state.step, device).to(device)
+    for group in state.opt.param_groups:
+        group["lr"] = lr_at(state.step, t)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        loss, acc = task_loss(state.model, batch)
+    state.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(state.model.parameters(), t.grad_clip)
+    state.opt.step()
+    state.step += 1
+    state.update_ema(t.ema)
+    return loss.item(), acc.item()
+
+
+def _evaluate(state: RunState, cfg: PretrainConfig, device: torch.device) -> dict:
+    model = state.shipped_model().to(device)
+    ev = {"step": state.base_steps + state.step, "elapsed": round(state.elapsed, 1)}
+    ev.update(evaluate_prior(model, cfg, device))
+    ev.update(evaluate_real(model, cfg, device))
+    state.history.append(ev)
+    text = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in ev.items())
+    print("eval " + text, flush=True)
+    return ev
+
+
+def _save(path: Path, blob: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
 def run_pretraining(
     config_path: str | Path,
     output: str | Path | None = None,
@@ -305,8 +466,9 @@ def run_pretraining(
 ) -> Path:
     """Pretrain as the YAML config says; returns the path of the shippable weights.
 
-    ``stop_at`` ends the run early after that step with a resumable checkpoint (as an
-    interruption would) and returns the checkpoint's path instead.
+    Resumes from ``run_dir/last.pt`` when it exists (unless ``resume`` is false), else starts
+    from ``init_from`` when given. ``stop_at`` ends the run early after that step with a
+    resumable checkpoint (as an interruption would) and returns the checkpoint's path.
     """
     cfg = load_config(config_path)
     t = cfg.train
@@ -317,110 +479,72 @@ def run_pretraining(
     device = resolve_device(cfg.device)
     if device.type == "cpu":
         torch.set_num_threads(t.threads)
-
-    torch.manual_seed(cfg.seed)
-    model = PFNTransformer(cfg.model).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    other = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": t.weight_decay}, {"params": other, "weight_decay": 0}],
-        lr=t.lr,
-        betas=(0.9, 0.98),
-    )
-    step, elapsed, history = 0, 0.0, []
+    state = _new_state(cfg, device)
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        step, elapsed, history = ck["step"], ck.get("elapsed", 0.0), ck.get("history", [])
-        print(f"resumed from {ckpt_path} at step {step}", flush=True)
-    n_params = sum(p.numel() for p in model.parameters())
+        state.restore(torch.load(ckpt_path, map_location=device, weights_only=False))
+        print(f"resumed from {ckpt_path} at step {state.step}", flush=True)
+    elif cfg.init_from:
+        _init_from(state, cfg.init_from, device)
+    n_params = sum(p.numel() for p in state.model.parameters())
     print(f"pretraining {n_params:,} parameters on {device} for {t.steps} steps", flush=True)
-
-    def save_checkpoint() -> None:
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "step": step,
-                "config": _config_dict(cfg),
-                "elapsed": elapsed,
-                "history": history,
-            },
-            tmp,
-        )
-        tmp.replace(ckpt_path)
-
-    use_amp = device.type == "cuda"
-    model.train()
+    state.model.train()
     run_loss = run_acc = 0.0
     n_run = 0
-    start = time.time() - elapsed
-    while step < t.steps:
-        batch = batch_for_step(cfg, step).to(device)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, t)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss, acc = task_loss(model, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-        opt.step()
-        step += 1
-        run_loss += loss.item()
-        run_acc += acc.item()
-        n_run += 1
-        elapsed = time.time() - start
+    start = time.time() - state.elapsed
+    while state.step < t.steps:
+        loss, acc = _train_step(state, cfg, device)
+        run_loss, run_acc, n_run = run_loss + loss, run_acc + acc, n_run + 1
+        state.elapsed = time.time() - start
+        step = state.step
         if step % t.log_every == 0 or step == t.steps:
             print(
                 f"step {step:6d}  loss {run_loss / n_run:.4f}  acc {run_acc / n_run:.3f}  "
-                f"lr {lr_at(step - 1, t):.2e}  {elapsed:7.0f}s",
+                f"lr {lr_at(step - 1, t):.2e}  {state.elapsed:7.0f}s",
                 flush=True,
             )
             run_loss = run_acc = 0.0
             n_run = 0
         if step % t.eval_every == 0 or step == t.steps:
-            ev = {"step": step, "elapsed": round(elapsed, 1)}
-            ev.update(evaluate_prior(model, cfg, device))
-            ev.update(evaluate_real(model, cfg, device))
-            history.append(ev)
-            print(
-                "eval "
-                + "  ".join(
-                    f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in ev.items()
-                ),
-                flush=True,
-            )
+            _evaluate(state, cfg, device)
         if step % t.checkpoint_every == 0 or step == t.steps or step == stop_at:
-            save_checkpoint()
+            _save(ckpt_path, state.checkpoint(cfg))
         if stop_at is not None and step >= stop_at and step < t.steps:
             print(f"stopped at step {step}; resume from {ckpt_path}", flush=True)
             return ckpt_path
-    meta = {
-        "steps": step,
-        "wall_seconds": round(elapsed, 1),
-        "device": str(device),
-        "config": _config_dict(cfg),
-        "eval": history[-1] if history else {},
-    }
-    path = save_shippable(model, out_path, meta)
+    path = save_shippable(state.shipped_model(), out_path, _meta(state, cfg, str(device)))
     print(f"saved weights to {path}", flush=True)
     return path
 
 
-def export_weights(run_checkpoint: str | Path, output: str | Path) -> Path:
-    """Turn a resumable run checkpoint (``last.pt``) into a small shippable weights file."""
+def _meta(state: RunState, cfg: PretrainConfig, device: str) -> dict:
+    return {
+        "steps": state.step,
+        "total_steps": state.base_steps + state.step,
+        "wall_seconds": round(state.elapsed, 1),
+        "device": device,
+        "config": _config_dict(cfg),
+        "eval": state.history[-1] if state.history else {},
+        "ema": cfg.train.ema > 0,
+    }
+
+
+def export_weights(run_checkpoint: str | Path, output: str | Path, ema: bool = True) -> Path:
+    """Turn a resumable run checkpoint (``last.pt``) into a small shippable weights file
+    (the EMA weights when the run kept them and ``ema`` is true)."""
     ck = torch.load(run_checkpoint, map_location="cpu", weights_only=False)
-    arch = PFNConfig(**ck["config"]["model"])
+    cfg = ck["config"]
+    arch = PFNConfig(**cfg["model"])
     model = PFNTransformer(arch)
-    model.load_state_dict(ck["model"])
+    use_ema = ema and ck.get("ema") is not None
+    model.load_state_dict(ck["ema"] if use_ema else ck["model"])
     history = ck.get("history", [])
     meta = {
         "steps": ck["step"],
+        "total_steps": ck.get("base_steps", 0) + ck["step"],
         "wall_seconds": round(ck.get("elapsed", 0.0), 1),
         "device": "cpu",
-        "config": ck["config"],
+        "config": cfg,
         "eval": history[-1] if history else {},
+        "ema": use_ema,
     }
     return save_shippable(model, Path(output), meta)

@@ -42,6 +42,8 @@ class PriorConfig:
     missing_prob: float = 0.3
     warp_prob: float = 0.4
     noise_feature_prob: float = 0.3
+    # Torch sampler only: chance that a task's features sit at random slots, not leading ones.
+    random_slot_prob: float = 0.0
 
     def to_dict(self) -> dict[str, int | float]:
         return asdict(self)
@@ -56,14 +58,18 @@ class TaskBatch:
     n_features: torch.Tensor  # (B,) int64
     n_classes: torch.Tensor  # (B,) int64
     n_ctx: int
+    # (B, max_features) bool: slots that hold a feature; None = the leading n_features slots.
+    feature_mask: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> TaskBatch:
+        mask = None if self.feature_mask is None else self.feature_mask.to(device)
         return TaskBatch(
             self.x.to(device),
             self.y.to(device),
             self.n_features.to(device),
             self.n_classes.to(device),
             self.n_ctx,
+            mask,
         )
 
 
