@@ -17,7 +17,7 @@ from engine.orchestrate import run_sweep
 from engine.spec import parse_spec
 from tests.conftest import small_spec, write_yaml
 
-SLOW_SCM = {"name": "scm", "options": {"bootstrap": 3}}
+SLOW_SCM = {"name": "scm", "options": {"bootstrap": 8}}  # fits slow enough to overlap trials
 
 
 @pytest.fixture(scope="module")
