@@ -20,6 +20,8 @@ from engine.search_spec import Dimension
 from engine.spec import PreprocessingSpec, SweepSpec
 from engine.store import SweepStore, slug, trial_id
 
+STUDY_TEMPLATE = "/search"  # trial-id suffix of a study's template (never run itself)
+
 
 @dataclass(frozen=True)
 class FoldRef:
@@ -132,10 +134,8 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
             fref = FoldRef(ds.as_dict(), fold, spec.outer_folds, spec.n_train, spec.val_fraction,
                            spec.max_test_rows, spec.seed, spec.split, spec.data_dir)
             for trial, slot in _fold_trials(spec, fref, fits, str(sweep_dir)):
-                searched = spec.search.dims_for(bool(trial.generator),
-                                                METHODS[trial.method].synthetic_only)
-                (templates if searched and trial.trial_id.endswith("/search") else pending
-                 ).append((trial, slot))
+                is_template = trial.trial_id.endswith(STUDY_TEMPLATE)
+                (templates if is_template else pending).append((trial, slot))
     keyed = _link_members(store, {slot: _keyed_fit(store, job) for slot, job in fits.items()})
     fold_cache: dict[tuple, dict[str, Any]] = {}
     model = model_identity(spec.model)
@@ -151,7 +151,7 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
         ref = trial.fold
         template = _keyed_trial(trial, keyed.get(slot), fold_inputs(ref), model)
         dims = spec.search.dims_for(bool(trial.generator), METHODS[trial.method].synthetic_only)
-        studies.append(StudyJob(trial.trial_id.removesuffix("/search"), template, dims,
+        studies.append(StudyJob(trial.trial_id.removesuffix(STUDY_TEMPLATE), template, dims,
                                 spec.search.budget))
     return SweepPlan(fits=list(keyed.values()), trials=trials, studies=studies)
 
@@ -197,7 +197,7 @@ def _points(spec: SweepSpec, method: Method) -> list[tuple[float, float]]:
 def _point_id(spec: SweepSpec, method: Method, fref: FoldRef, scale: float, mix: float) -> str:
     searched = spec.search.dims_for(method.generator is not None, method.synthetic_only)
     if searched:  # a study's template: '<method>/<dataset>/fold<k>/search'
-        return f"{method.name}/{slug(fref.dataset['name'])}/fold{fref.fold}/search"
+        return f"{method.name}/{slug(fref.dataset['name'])}/fold{fref.fold}{STUDY_TEMPLATE}"
     return trial_id(method.name, fref.dataset["name"], fref.fold, scale, mix, spec.seed)
 
 
