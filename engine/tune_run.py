@@ -10,6 +10,7 @@ driver keeps the result tables and ``status.json`` current.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from ray import tune
@@ -75,8 +76,9 @@ class SweepRun:
             log(f"  FAILED fit {what}: {summary.get('error', '')}")
             self.searcher.fit_done(job, summary.get("error", "unknown error"))
 
-    def fail_trial(self, job: TrialJob, error: str) -> None:
-        """Record a trial that cannot run (its fit failed, or its worker crashed)."""
+    def fail_trial(self, job: TrialJob, error: str, counts: int = 1) -> None:
+        """Record a trial that cannot run (its fit failed, or its worker crashed); it stands
+        for ``counts`` trials in the progress (a study's whole budget)."""
         from engine.trial import base_row, trial_record
 
         row = base_row(job)
@@ -84,19 +86,11 @@ class SweepRun:
         rec = trial_record(job, row, [])
         self.store.write_trial(job.trial_id, rec)
         self.book.add(job.trial_id, rec)
-        self.progress.trials["failed"] += 1
+        self.progress.trials["failed"] += counts
 
     def fail_study(self, study: Any, error: str) -> None:
         """A study that cannot start (its fit failed): one error row, its budget failed."""
-        from engine.trial import base_row, trial_record
-
-        job = study.job.template
-        row = base_row(job)
-        row.update(status="error", error=error, seconds=0.0, search=study.job.name)
-        rec = trial_record(job, row, [])
-        self.store.write_trial(job.trial_id, rec)
-        self.book.add(job.trial_id, rec)
-        self.progress.trials["failed"] += study.left
+        self.fail_trial(replace(study.job.template, search=study.job.name), error, study.left)
 
     def stopped_early(self, trial_id: str) -> dict[str, Any]:
         """Finish the record of a trial the scheduler stopped: its provisional record (best

@@ -144,3 +144,28 @@ def test_search_sweep_runs_budget_stops_early_and_resumes(tmp_path, ray_local):
     pd.testing.assert_frame_equal(res.drop(columns=VOLATILE), again.drop(columns=VOLATILE))
     assert len(optuna.load_study(study_name=study.study_name,
                                  storage=f"sqlite:///{sweep_dir}/search/optuna.db").trials) == 4
+
+
+def test_a_study_whose_fit_failed_gets_one_error_row(tmp_path):
+    """Its fit failed: one error row under the study's name, the whole budget counted failed."""
+    from engine.plan import make_plan
+    from engine.progress import Progress
+    from engine.store import ResultsBook, SweepStore
+    from engine.studies import open_studies
+    from engine.tune_run import SweepRun
+
+    spec = parse_spec(small_spec(tmp_path, datasets=["sklearn/wine"], methods=["causalmixft"],
+                                 search=_search(budget=4)))
+    plan = make_plan(spec)
+    store = SweepStore(spec.sweep_dir)
+    store.prepare()
+    studies = open_studies(store, spec.search, plan.studies)
+    progress = Progress(store, spec.name, plan.planned_trials, 0, len(plan.fits), 0)
+    run = SweepRun(store, ResultsBook(store, []), progress, [], plan.fits, set(), studies,
+                   spec.search)
+    run.searcher.fit_done(plan.fits[0], "no graph")
+    row = store.read_trial(studies[0].job.template.trial_id)["result"]
+    assert row["status"] == "error" and row["error"] == "generator fit failed: no graph"
+    assert row["search"] == "causalmixft/sklearn__wine/fold0"
+    assert progress.trials["failed"] == 4
+    assert run.searcher.suggest("t0") == "FINISHED"
