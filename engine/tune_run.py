@@ -24,6 +24,7 @@ from engine.progress import Progress
 from engine.search_spec import SearchSpec
 from engine.store import ResultsBook, SweepStore
 from engine.tune_search import ReadyTrials, StudySearcher, resolve_job
+from engine.warm import SharedJobs
 
 WRITE_EVERY_S = 15.0  # result tables are rewritten at most this often while trials finish
 WRITE_SHARE = 0.05  # ... and take at most this share of the driver's time
@@ -226,7 +227,8 @@ def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
     by_id = {j.trial_id: j for j in jobs}
     stoppable = run.search.scheduler == "asha"
     trainable = tune.with_resources(tune.with_parameters(
-        tune_trainable, jobs=by_id, studies=run.study_jobs, stoppable=stoppable), resources)
+        tune_trainable, jobs=SharedJobs(by_id), studies=run.study_jobs, stoppable=stoppable),
+        resources)
     tune_dir = run.store.tune_dir
     storage_path, storage_fs = run.store.tune_storage()  # URIs: Tune writes through pyarrow
     makedirs(tune_dir)
@@ -319,7 +321,7 @@ def _trial_name(trial: Any) -> str:
     return str(trial.config["trial_id"]).replace("/", "_")[:120]
 
 
-def tune_trainable(config: dict[str, Any], jobs: dict[str, TrialJob],
+def tune_trainable(config: dict[str, Any], jobs: SharedJobs,
                    studies: dict[str, StudyJob], stoppable: bool = False) -> None:
     """Tune function trainable: run one trial, store its result, report every evaluation.
 
@@ -327,7 +329,7 @@ def tune_trainable(config: dict[str, Any], jobs: dict[str, TrialJob],
     before each report; a stopped trial ends inside ``tune.report`` and keeps it."""
     from engine.trial import run_trial
 
-    job = resolve_job(config, jobs, studies)
+    job = resolve_job(config, jobs.get(), studies)
     store = SweepStore(job.sweep_dir)
     write = (lambda rec: store.write_trial(job.trial_id, rec)) if stoppable else None
     rec = run_trial(job, logger=TuneReportLogger(), provisional=write)
