@@ -236,6 +236,8 @@ def main() -> None:
     ap.add_argument("--n-ensemble", type=int, default=4, help="permuted PFN passes averaged")
     ap.add_argument("--slots", default="leading", choices=["leading", "spread"],
                     help="where the ensemble passes put the features")
+    ap.add_argument("--transforms", default="none", choices=["none", "mixed"],
+                    help="what the ensemble's passes see (pfn option 'transforms')")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the PFN")
     ap.add_argument("--baseline-cache", type=Path, default=cache_default,
                     help="JSON file caching the baselines' scores (they ignore the checkpoint)")
@@ -244,7 +246,8 @@ def main() -> None:
     if args.quick:
         args.n_train, args.seeds = [256], 3
     torch.set_num_threads(args.threads)
-    model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble, slots=args.slots)
+    model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble, slots=args.slots,
+                      transforms=args.transforms)
     cache = json.loads(args.baseline_cache.read_text()) if args.baseline_cache.is_file() else {}
     for n_train in args.n_train:
         _run_size(args, model, n_train, cache)

@@ -470,6 +470,10 @@ def _finetune(v: _Validator, raw: Any) -> FinetuneSpec:
                                 high=0.95, where="finetune"),
         grad_clip=v.number(raw, "grad_clip", default=d.grad_clip, low=0.0, high=1e6,
                            where="finetune"),
+        l2sp=v.number(raw, "l2sp", default=d.l2sp, low=0.0, high=1e6, where="finetune"),
+        permute=v.boolean(raw, "permute", default=d.permute, where="finetune"),
+        select_by=v.choice(raw, "select_by", ("roc_auc", "log_loss"), default=d.select_by,
+                           where="finetune"),
     )
 
 
@@ -542,6 +546,21 @@ class _Validator:
         if not isinstance(val, str) or not val.strip():
             raise SpecError(self.source, self._key(where, key), f"expected a string, got {val!r}")
         return val.strip()
+
+    def boolean(self, d: dict, key: str, default: bool = False, where: str = "") -> bool:
+        val = d.get(key, default)
+        if not isinstance(val, bool):
+            raise SpecError(self.source, self._key(where, key), f"expected true or false, got "
+                            f"{val!r}")
+        return val
+
+    def choice(self, d: dict, key: str, options: tuple[str, ...], default: str,
+               where: str = "") -> str:
+        val = d.get(key, default)
+        if val not in options:
+            raise SpecError(self.source, self._key(where, key), f"expected one of "
+                            f"{list(options)}, got {val!r}")
+        return str(val)
 
     def integer(self, d: dict, key: str, default: int = 0, minimum: int | None = None,
                 where: str = "", maximum: int = MAX_COUNT) -> int:

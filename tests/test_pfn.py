@@ -215,3 +215,40 @@ def test_spread_slot_ensemble_is_deterministic_and_normalised(breast_cancer):
     np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-5)
     with pytest.raises(Exception, match="slots"):
         build_pfn(slots="middle")
+
+
+def test_rank_gauss_view_ignores_monotone_distortions():
+    """Normal scores depend on the order of values only: a heavy-tailed, monotonely
+    distorted column gives the same view; ties share a score; constant columns are 0."""
+    from engine.models.pfn import rank_gauss
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 3, generator=gen)
+    x[:, 2] = 7.0
+    q = torch.randn(50, 3, generator=gen)
+    zc, zq = rank_gauss(x, q)
+    warped = x.clone()
+    warped[:, 0] = torch.exp(3 * x[:, 0])  # skewed, heavy-tailed
+    wq = q.clone()
+    wq[:, 0] = torch.exp(3 * q[:, 0])
+    wc, wzq = rank_gauss(warped, wq)
+    torch.testing.assert_close(wc[:, 0], zc[:, 0])
+    torch.testing.assert_close(wzq[:, 0], zq[:, 0])
+    torch.testing.assert_close(zc.mean(0)[:2], torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(zc.std(0, unbiased=False)[:2], torch.ones(2))
+    assert torch.all(zc[:, 2] == 0) and torch.all(zq[:, 2] == 0)
+    ties = rank_gauss(torch.tensor([[1.0], [2.0], [2.0], [3.0]]), torch.tensor([[2.0]]))[1]
+    assert ties.item() == 0.0
+
+
+def test_mixed_transforms_change_half_the_passes(breast_cancer):
+    x_tr, x_te, y_tr, y_te = breast_cancer
+    plain = build_pfn().fit(x_tr, y_tr).predict_proba(x_te)
+    mixed = build_pfn(transforms="mixed").fit(x_tr, y_tr).predict_proba(x_te)
+    again = build_pfn(transforms="mixed").fit(x_tr, y_tr).predict_proba(x_te)
+    np.testing.assert_array_equal(mixed, again)
+    np.testing.assert_allclose(mixed.sum(1), 1.0, atol=1e-5)
+    assert np.abs(mixed - plain).max() > 1e-4
+    assert roc_auc_score(y_te, mixed[:, 1]) > 0.95
+    with pytest.raises(Exception, match="transforms"):
+        build_pfn(transforms="log")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from engine.errors import SpecError
+from engine.finetune import FinetuneConfig
 from engine.spec import load_spec, parse_spec
 from tests.conftest import REPO, small_spec, write_yaml
 
@@ -33,6 +35,9 @@ def test_smoke_spec_parses():
         ({"n_train": "many"}, "n_train", "integer"),
         ({"folds": 9}, "folds", "outer_folds"),
         ({"finetune": {"stepz": 3}}, "finetune.stepz", "unknown field"),
+        ({"finetune": {"permute": "yes"}}, "finetune.permute", "true or false"),
+        ({"finetune": {"select_by": "accuracy"}}, "finetune.select_by", "roc_auc"),
+        ({"finetune": {"l2sp": -1}}, "finetune.l2sp", "[0.0"),
         ({"model": {"name": "gpt"}}, "model.name", "unknown model"),
         ({"colour": "red"}, "colour", "unknown field"),
     ],
@@ -91,3 +96,13 @@ def test_missing_file_is_named(tmp_path):
     with pytest.raises(SpecError) as err:
         load_spec(Path(tmp_path / "nope.yaml"))
     assert "no such file" in str(err.value)
+
+
+def test_every_finetune_setting_is_read(tmp_path):
+    """Each field of the fine-tuning settings a sweep file gives reaches the trials."""
+    given = {"steps": 7, "lr": 5e-5, "weight_decay": 0.1, "patience": 2, "eval_every": 3,
+             "episode_rows": 64, "query_fraction": 0.2, "grad_clip": 0.5, "l2sp": 0.5,
+             "permute": True, "select_by": "log_loss"}
+    assert set(given) == set(FinetuneConfig.__dataclass_fields__)
+    spec = parse_spec(small_spec(tmp_path, finetune=given), source="s.yaml")
+    assert asdict(spec.finetune) == given

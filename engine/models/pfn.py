@@ -20,6 +20,7 @@ from engine.models.architecture import PFNConfig, PFNTransformer
 from engine.models.base import InContextClassifier, register_model
 
 BUNDLED_CHECKPOINT = "pfn_small.pt"
+TRANSFORMS = ("none", "mixed")  # what the passes of the ensemble see (see forward_episode)
 
 
 def bundled_checkpoint_path() -> Path:
@@ -49,6 +50,7 @@ class EmbeddedPFN(InContextClassifier):
         meta: dict | None = None,
         n_ensemble: int = 4,
         slots: str = "leading",
+        transforms: str = "none",
     ) -> None:
         super().__init__(device)
         self.max_classes = net.config.max_classes
@@ -59,6 +61,9 @@ class EmbeddedPFN(InContextClassifier):
         if slots not in ("leading", "spread"):
             raise CausalMixError(f"pfn: slots must be 'leading' or 'spread', got {slots!r}")
         self.slots = slots
+        if transforms not in TRANSFORMS:
+            raise CausalMixError(f"pfn: transforms must be one of {TRANSFORMS}, got {transforms!r}")
+        self.transforms = transforms
 
     @property
     def module(self) -> nn.Module:
@@ -73,7 +78,9 @@ class EmbeddedPFN(InContextClassifier):
         ``n_ensemble`` passes, each with a fixed pseudo-random permutation of the feature
         columns and of the class labels (the row encoder is not permutation invariant). With
         ``slots="spread"`` the passes after the first put the features at random encoder slots
-        among ``max_features`` instead of permuting them within the leading slots.
+        among ``max_features`` instead of permuting them within the leading slots. With
+        ``transforms="mixed"`` every second pass sees normal scores of the features
+        (``rank_gauss``) instead of the features as given.
         """
         if n_classes > self.max_classes:
             raise CausalMixError(f"EmbeddedPFN handles at most {self.max_classes} classes")
@@ -84,10 +91,14 @@ class EmbeddedPFN(InContextClassifier):
             return self._single_pass(x_ctx, y, x_qry, n_classes)
         members = self._members(x_ctx.shape[1], n_classes)
         width = self.max_features if self.slots == "spread" else x_ctx.shape[1]
+        views = [(x_ctx, x_qry)]
+        if self.transforms == "mixed":
+            views.append(rank_gauss(x_ctx, x_qry))
         xc, xq, masks, ys = [], [], [], []
-        for slots, c_perm in members:  # all passes run as one batch of tasks
-            xc.append(self._place(x_ctx, slots, width))
-            xq.append(self._place(x_qry, slots, width))
+        for i, (slots, c_perm) in enumerate(members):  # all passes run as one batch of tasks
+            v_ctx, v_qry = views[i % len(views)]
+            xc.append(self._place(v_ctx, slots, width))
+            xq.append(self._place(v_qry, slots, width))
             mask = torch.zeros(width, dtype=torch.bool, device=self.device)
             mask[slots] = True
             masks.append(mask)
@@ -131,6 +142,28 @@ class EmbeddedPFN(InContextClassifier):
         return logits[0, :, :n_classes]
 
 
+def rank_gauss(x_ctx: torch.Tensor, x_qry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each column through the context rows' empirical CDF (tied values share their mid rank)
+    to normal scores, standardised over the context; a view that skewed, heavy-tailed and
+    heaped columns cannot distort. Query values beyond the context's range get its extremes;
+    a column constant over the context is 0 everywhere."""
+    n = x_ctx.shape[0]
+    ref = torch.sort(x_ctx, dim=0).values.T.contiguous()
+
+    def scores(x: torch.Tensor) -> torch.Tensor:
+        xt = x.T.contiguous()
+        below = torch.searchsorted(ref, xt, side="left")
+        upto = torch.searchsorted(ref, xt, side="right")
+        u = ((below + upto).to(torch.float32) / (2 * n)).clamp(0.5 / n, 1 - 0.5 / n)
+        return torch.special.ndtri(u).T
+
+    z_ctx, z_qry = scores(x_ctx), scores(x_qry)
+    mean, sd = z_ctx.mean(dim=0), z_ctx.std(dim=0, unbiased=False)
+    keep = sd > 1e-6
+    scale = torch.where(keep, 1.0 / sd.clamp_min(1e-6), torch.zeros_like(sd))
+    return (z_ctx - mean) * scale, (z_qry - mean) * scale
+
+
 @register_model("pfn")
 def build_pfn(
     device: str = "cpu",
@@ -139,6 +172,7 @@ def build_pfn(
     seed: int = 0,
     n_ensemble: int = 4,
     slots: str = "leading",
+    transforms: str = "none",
     **options: Any,
 ) -> InContextClassifier:
     """The embedded PFN: bundled weights by default, ``checkpoint`` to load another file,
@@ -154,15 +188,15 @@ def build_pfn(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = PFNTransformer(config)
-        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble, slots)
+        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble, slots, transforms)
     if options:
         raise CausalMixError(f"pfn: unknown option(s) {sorted(options)}")
     config, state, meta = load_weights(checkpoint or bundled_checkpoint_path())
     net = PFNTransformer(config)
     net.load_state_dict(state)
-    return EmbeddedPFN(net, device, meta, n_ensemble, slots)
+    return EmbeddedPFN(net, device, meta, n_ensemble, slots, transforms)
 
 
 # Options a sweep file may give (architecture fields only apply with ``random_init``).
-build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble", "slots",  # type: ignore[attr-defined]
+build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble", "slots", "transforms",  # type: ignore[attr-defined]
                      *PFNConfig.__dataclass_fields__)
