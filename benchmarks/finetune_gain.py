@@ -98,6 +98,8 @@ RECIPES: dict[str, dict] = {
     "l2sp": {"l2sp": 1.0},
     "q10": {"query_fraction": 0.1},
     "q20_lr5e-5": {"query_fraction": 0.2, "lr": 5e-5},
+    "q20_lr1e-4": {"query_fraction": 0.2, "lr": 1e-4},
+    "q20_lr5e-5_s200": {"query_fraction": 0.2, "lr": 5e-5, "steps": 200, "patience": 10},
 }
 
 
