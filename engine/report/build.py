@@ -6,6 +6,7 @@ import datetime as dt
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -141,30 +142,9 @@ def _analyse(
     selected = outputs.table("selected_configurations", select_by_validation(scored))
     summary = outputs.table("method_summary", method_summary(scored, selected))
     grid = outputs.table("grid_summary", grid_summary(scored[scored["search"].fillna("") == ""]))
-
-    tracking = gap = grid_gap = None
-    if evaluations is not None:
-        tracking = outputs.table("trial_tracking", tracking_table(evaluations, results))
-        gap = outputs.table("validation_test_gap", gap_table(tracking))
-        grid_gap = outputs.table(
-            "validation_test_gap_grid", gap_table(tracking, ["method", "synthetic_scale",
-                                                             "mix_ratio"])
-        )
+    tracking, gap, grid_gap = _tracking_tables(evaluations, results, outputs)
     paper = outputs.table("paper_table", paper_table(summary, gap))
-
-    matrix = block_matrix(selected, IMPROVEMENT) if not selected.empty else pd.DataFrame()
-    ranks = average_ranks(matrix) if len(matrix) else pd.Series(dtype=float)
-    chi2, p_friedman = friedman_test(matrix) if len(matrix) else (float("nan"),) * 2
-    cd = nemenyi_cd(matrix.shape[1], matrix.shape[0]) if len(matrix) else float("nan")
-    friedman = pd.DataFrame([dict(metric=PRIMARY_METRIC, score="improvement",
-                                  n_methods=matrix.shape[1], n_blocks=matrix.shape[0],
-                                  chi2=chi2, p_value=p_friedman, nemenyi_cd=cd)])
-    outputs.table("friedman_nemenyi", friedman)
-    if len(ranks) >= 2:
-        outputs.figure("critical_difference", cd_diagram(ranks, cd, matrix.shape[0]))
-    if not selected.empty:
-        outputs.figure("improvement_by_method", improvement_boxes(
-            selected, IMPROVEMENT, "normalised ROC-AUC improvement (%)"))
+    tests = _rank_tests(selected, outputs)
     best_mix = outputs.table("best_mix_per_dataset",
                              best_mix_per_dataset(results[results["search"].fillna("") == ""]))
     grid_methods = [m for m in ordered_methods(curves["method"])
@@ -175,8 +155,46 @@ def _analyse(
     if tracking is not None and not tracking.empty:
         outputs.figure("validation_test_tracking", tracking_figure(tracking))
     error_table = outputs.table("failed_trials", errors[FAILED_COLUMNS])
-
     img = outputs.images
+    return [_overview(results, errors), *_method_sections(paper, summary, tests, img),
+            _scaling_section(curves, grid_methods, fits, best_mix, img),
+            _tracking_section(gap, grid_gap, img),
+            *_detail_sections(summary, grid, error_table)]
+
+
+def _tracking_tables(
+    evaluations: pd.DataFrame | None, results: pd.DataFrame, outputs: Outputs
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None]:
+    """Per-trial validation-test tracking and the gap tables (none without evaluations)."""
+    if evaluations is None:
+        return None, None, None
+    tracking = outputs.table("trial_tracking", tracking_table(evaluations, results))
+    gap = outputs.table("validation_test_gap", gap_table(tracking))
+    grid_gap = outputs.table("validation_test_gap_grid", gap_table(
+        tracking, ["method", "synthetic_scale", "mix_ratio"]))
+    return tracking, gap, grid_gap
+
+
+def _rank_tests(selected: pd.DataFrame, outputs: Outputs) -> dict[str, Any]:
+    """Friedman test and Nemenyi critical difference over complete dataset-folds, with the
+    critical-difference and per-method improvement figures."""
+    matrix = block_matrix(selected, IMPROVEMENT) if not selected.empty else pd.DataFrame()
+    ranks = average_ranks(matrix) if len(matrix) else pd.Series(dtype=float)
+    chi2, p_value = friedman_test(matrix) if len(matrix) else (float("nan"),) * 2
+    cd = nemenyi_cd(matrix.shape[1], matrix.shape[0]) if len(matrix) else float("nan")
+    outputs.table("friedman_nemenyi", pd.DataFrame([dict(
+        metric=PRIMARY_METRIC, score="improvement", n_methods=matrix.shape[1],
+        n_blocks=matrix.shape[0], chi2=chi2, p_value=p_value, nemenyi_cd=cd)]))
+    if len(ranks) >= 2:
+        outputs.figure("critical_difference", cd_diagram(ranks, cd, matrix.shape[0]))
+    if not selected.empty:
+        outputs.figure("improvement_by_method", improvement_boxes(
+            selected, IMPROVEMENT, "normalised ROC-AUC improvement (%)"))
+    return {"chi2": chi2, "p": p_value, "cd": cd, "blocks": matrix.shape[0],
+            "methods": matrix.shape[1]}
+
+
+def _overview(results: pd.DataFrame, errors: pd.DataFrame) -> html.Section:
     overview = html.Section("Overview", [html.stats_row({
         "trials": len(results),
         "ok": int((results["status"] == "ok").sum()),
@@ -188,7 +206,12 @@ def _analyse(
     counts = results.groupby("method")["status"].value_counts().unstack(fill_value=0)
     counts = counts.reindex(ordered_methods(counts.index)).reset_index()
     overview.blocks += [html.table(counts)]
+    return overview
 
+
+def _method_sections(paper: pd.DataFrame, summary: pd.DataFrame, tests: dict[str, Any],
+                     img: dict[str, str]) -> list[html.Section]:
+    """The headline table and the comparison of methods."""
     headline = html.Section("Headline table", [
         html.paragraph("Per method the validation-selected configuration on each dataset-fold; "
                        "improvement = median ± std of the normalised ROC-AUC improvement (%), "
@@ -199,15 +222,19 @@ def _analyse(
     ])
     methods_section = html.Section("Methods compared", [
         html.table(_primary(summary)),
-        html.paragraph(f"Friedman chi² = {chi2:.3f}, p = {p_friedman:.3g} over "
-                       f"{matrix.shape[0]} complete dataset-folds and {matrix.shape[1]} methods; "
-                       f"Nemenyi critical difference = {cd:.3f}."),
+        html.paragraph(f"Friedman chi² = {tests['chi2']:.3f}, p = {tests['p']:.3g} over "
+                       f"{tests['blocks']} complete dataset-folds and {tests['methods']} "
+                       f"methods; Nemenyi critical difference = {tests['cd']:.3f}."),
     ])
     for name, caption in [("critical_difference", "Critical-difference diagram (average ranks)."),
                           ("improvement_by_method", "Improvement per dataset-fold.")]:
         if name in img:
             methods_section.blocks.append(html.image(img[name], caption))
+    return [headline, methods_section]
 
+
+def _scaling_section(curves: pd.DataFrame, grid_methods: list[str], fits: pd.DataFrame,
+                     best_mix: pd.DataFrame, img: dict[str, str]) -> html.Section:
     scaling = html.Section("Scaling with synthetic data")
     for method in ordered_methods(curves["method"]):
         name = f"scaling_{safe_name(method)}"
@@ -220,17 +247,26 @@ def _analyse(
                                       "curve (power law c·s^p + d as the fallback)."),
                        html.table(fits), html.paragraph("Best mix ratio per dataset."),
                        html.table(best_mix)]
+    return scaling
 
-    tracking_section = html.Section("Validation–test tracking")
+
+def _tracking_section(gap: pd.DataFrame | None, grid_gap: pd.DataFrame | None,
+                      img: dict[str, str]) -> html.Section:
+    section = html.Section("Validation–test tracking")
     if gap is None:
-        tracking_section.blocks.append(html.paragraph("No evaluations.parquet: not available."))
-    else:
-        tracking_section.blocks += [html.table(gap)]
-        if "validation_test_tracking" in img:
-            tracking_section.blocks.append(html.image(
-                img["validation_test_tracking"], "Per trial: Spearman(val, test) and regret."))
-        tracking_section.blocks += [html.paragraph("Per grid point:"), html.table(grid_gap)]
+        section.blocks.append(html.paragraph("No evaluations.parquet: not available."))
+        return section
+    section.blocks += [html.table(gap)]
+    if "validation_test_tracking" in img:
+        section.blocks.append(html.image(
+            img["validation_test_tracking"], "Per trial: Spearman(val, test) and regret."))
+    section.blocks += [html.paragraph("Per grid point:"), html.table(grid_gap)]
+    return section
 
+
+def _detail_sections(summary: pd.DataFrame, grid: pd.DataFrame,
+                     error_table: pd.DataFrame) -> list[html.Section]:
+    """All metrics of the selected configurations, every grid point, failures, definitions."""
     other = html.Section("All metrics and scores", [
         html.paragraph("Median of the validation-selected configuration per method; improvement "
                        "in % (higher is better), normalised error in [0, 1] (lower is better)."),
@@ -247,8 +283,7 @@ def _analyse(
         html.table(error_table),
     ])
     definitions = html.Section("Definitions", [html.definitions(DEFINITIONS)])
-    return [overview, headline, methods_section, scaling, tracking_section, other,
-            grid_section, failed, definitions]
+    return [other, grid_section, failed, definitions]
 
 
 def _search(results: pd.DataFrame, outputs: Outputs) -> list[html.Section]:
