@@ -28,6 +28,11 @@ from engine.warm import SharedJobs
 
 WRITE_EVERY_S = 15.0  # result tables are rewritten at most this often while trials finish
 WRITE_SHARE = 0.05  # ... and take at most this share of the driver's time
+# Trials per Tune run. Tune keeps every trial of a run in the driver (its state, a JSON copy
+# for the experiment checkpoint, the last result: ~30 KiB each, and its experiment checkpoint
+# serialises them all), so a sweep of tens of thousands of trials runs as successive Tune
+# runs (``run-<time>``, ``run-<time>-part2``, ...) over the same searcher and scheduler.
+TUNE_PART = 5_000
 
 
 def log(msg: str) -> None:
@@ -223,33 +228,44 @@ def _outcome(row: dict[str, Any]) -> str:
 def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
              max_concurrent: int | None, verbose: int) -> None:
     """Run ``jobs`` (and the studies' trials) as Tune trials, released by the searcher as
-    their fits land."""
+    their fits land, in Tune runs of at most ``TUNE_PART`` trials."""
     by_id = {j.trial_id: j for j in jobs}
     stoppable = run.search.scheduler == "asha"
     trainable = tune.with_resources(tune.with_parameters(
         tune_trainable, jobs=SharedJobs(by_id), studies=run.study_jobs, stoppable=stoppable),
         resources)
-    tune_dir = run.store.tune_dir
+    makedirs(run.store.tune_dir)
+    left = len(jobs) + sum(max(0, st.left) for st in run.studies)
+    scheduler, name, part = _scheduler(run), f"run-{time.strftime('%Y%m%d-%H%M%S')}", 1
+    log(f"fine-tuning: {left} trials on Ray Tune (logs: {shown(run.store.tune_dir)})")
+    while left > 0:
+        n = min(TUNE_PART, left)
+        grid = _tuner(run, trainable, scheduler, n, max_concurrent, verbose,
+                      name if part == 1 else f"{name}-part{part}", by_id).fit()
+        ended = grid.num_terminated + grid.num_errors
+        if len(grid) < n or ended < len(grid):  # the searcher is done, or the run was stopped
+            return
+        left, part = left - n, part + 1
+
+
+def _tuner(run: SweepRun, trainable: Any, scheduler: LiveFIFO, samples: int,
+           max_concurrent: int | None, verbose: int, name: str,
+           by_id: dict[str, TrialJob]) -> tune.Tuner:
     storage_path, storage_fs = run.store.tune_storage()  # URIs: Tune writes through pyarrow
-    makedirs(tune_dir)
-    samples = len(jobs) + sum(max(0, st.left) for st in run.studies)
-    tuner = tune.Tuner(
+    return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=run.searcher, scheduler=_scheduler(run), num_samples=samples,
+            search_alg=run.searcher, scheduler=scheduler, num_samples=samples,
             reuse_actors=True,
             max_concurrent_trials=max_concurrent,
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
-            name=f"run-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=storage_path,
-            storage_filesystem=storage_fs,
+            name=name, storage_path=storage_path, storage_filesystem=storage_fs,
             verbose=verbose, callbacks=[_Callback(run, by_id)],
             failure_config=tune.FailureConfig(max_failures=1),
         ),
     )
-    log(f"fine-tuning: {samples} trials on Ray Tune (logs: {shown(tune_dir)})")
-    tuner.fit()
 
 
 def _scheduler(run: SweepRun) -> LiveFIFO:

@@ -98,3 +98,22 @@ def test_run_exits_non_zero_when_a_trial_failed(ray_local, tmp_path, capsys):
     status = main(["status", str(tmp_path / "store" / "mini")])
     out = capsys.readouterr().out
     assert status == 0 and "finished" in out and "trials 1/2 done" in out
+
+
+def test_a_sweep_runs_as_successive_tune_runs(ray_local, tmp_path, monkeypatch):
+    """Beyond ``TUNE_PART`` trials the sweep goes on in further Tune runs over the same searcher:
+    every planned trial runs once, and each Tune run holds at most ``TUNE_PART`` trials."""
+    import engine.tune_run
+
+    monkeypatch.setattr(engine.tune_run, "TUNE_PART", 2)
+    spec = parse_spec(small_spec(
+        tmp_path, datasets=["sklearn/breast_cancer", "sklearn/wine"],
+        methods=["finetune", "tableaugment"], grid={"synthetic_scale": [0.5, 1.0],
+                                                    "mix_ratio": [0.5]}))
+    out = run_sweep(spec, report=False)
+    res = pd.read_parquet(out / "results.parquet")
+    assert len(res) == 6 and (res["status"] == "ok").all() and res["trial_id"].is_unique
+    runs = sorted(p.name for p in (out / "tune").iterdir() if p.is_dir())
+    assert len(runs) == 3 and runs[0].startswith("run-") and runs[2].endswith("-part3")
+    per_run = [len([d for d in (out / "tune" / r).iterdir() if d.is_dir()]) for r in runs]
+    assert per_run == [2, 2, 2]
