@@ -406,6 +406,30 @@ def compare(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
             verdict.append("fit slower")
         lines.append(f"| {data} | {gen} | {len(seeds)} | {'yes' if same else 'no'} | "
                      + " | ".join(cells) + f" | {', '.join(verdict) or 'not worse'} |")
+    return "\n".join(lines) + "\n\n" + paired_summary(b, a)
+
+
+def paired_summary(b: pd.DataFrame, a: pd.DataFrame) -> str:
+    """Per generator, the datasets as paired replicates: mean after − before of each metric
+    (over the seeds both runs have), datasets worse / equal / better, and the two-sided
+    Wilcoxon signed-rank p-value (scipy) over the datasets whose values differ. With one
+    seed per dataset this is the check that can tell a systematic change from noise."""
+    from scipy.stats import wilcoxon
+
+    keys = ["data", "gen", "seed"]
+    both = b.drop_duplicates(keys).merge(a.drop_duplicates(keys), on=keys,
+                                         suffixes=("_b", "_a"))
+    per = both.groupby(["gen", "data"])[["auc_rf_b", "auc_rf_a", "tstr_ratio_b",
+                                         "tstr_ratio_a"]].mean().reset_index()
+    lines = ["| gen | datasets | metric | mean after − before | worse / equal / better | "
+             "Wilcoxon p |", "|---|---|---|---|---|---|"]
+    for gen, g in per.groupby("gen", sort=True):
+        for m, sign in (("auc_rf", 1.0), ("tstr_ratio", -1.0)):
+            d = (g[f"{m}_a"] - g[f"{m}_b"]).round(6)
+            worse, better = int((sign * d > 0).sum()), int((sign * d < 0).sum())
+            p_value = wilcoxon(d[d != 0]).pvalue if (d != 0).sum() >= 2 else float("nan")
+            lines.append(f"| {gen} | {len(g)} | {m} | {d.mean():+.4f} | {worse} / "
+                         f"{len(d) - worse - better} / {better} | {p_value:.2f} |")
     return "\n".join(lines)
 
 
