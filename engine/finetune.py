@@ -33,6 +33,9 @@ class EvalSplit:
     y: np.ndarray
 
 
+SELECT_BY = ("roc_auc", "log_loss")  # validation metrics that may select the kept step
+
+
 @dataclass(frozen=True)
 class FinetuneConfig:
     steps: int = 100
@@ -50,7 +53,7 @@ class FinetuneConfig:
     permute: bool = False
     # Validation metric that selects the kept step: "roc_auc" (log loss breaks ties) or
     # "log_loss" (smoother on small validation sets).
-    select_by: str = "roc_auc"
+    select_by: str = "roc_auc"  # one of SELECT_BY
 
 
 @dataclass

@@ -125,10 +125,7 @@ def parse_search(v: Any, raw: Any, scales: tuple[float, ...], mixes: tuple[float
         if "budget" in raw else _missing(v, "budget", "the number of trials per study (>= 1)")
     space = _space(v, raw.get("space"))
     _check_fixed(v, space, scales, mixes, grid_given)
-    metric = v.string(raw, "metric", default="roc_auc", where="search")
-    if metric not in METRICS:
-        raise SpecError(v.source, "search.metric", f"expected one of {list(METRICS)}, got "
-                        f"{metric!r}")
+    metric = v.choice(raw, "metric", METRICS, default="roc_auc", where="search")
     return SearchSpec(
         mode=mode, budget=budget,
         max_concurrent=v.integer(raw, "max_concurrent", default=1, minimum=1, where="search"),
@@ -146,10 +143,7 @@ def _missing(v: Any, key: str, what: str) -> int:
 
 
 def _choice(v: Any, raw: dict, key: str, allowed: tuple[str, ...], default: str) -> str:
-    val = v.string(raw, key, default=default, where="search")
-    if val not in allowed:
-        raise SpecError(v.source, f"search.{key}", f"expected one of {list(allowed)}, got {val!r}")
-    return val
+    return v.choice(raw, key, allowed, default=default, where="search")
 
 
 def _space(v: Any, raw: Any) -> tuple[Dimension, ...]:

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from engine.errors import SpecError
+from engine.finetune import SELECT_BY
 from engine.finetune import FinetuneConfig as FinetuneSpec
 from engine.methods import METHODS
 from engine.plugin_options import check_generator_options, check_model_options
@@ -144,9 +145,7 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
 
     data_dir = _data_dir(v, raw, base)
     datasets = _datasets(v, raw, base, data_dir)
-    split = v.string(raw, "split", default="kfold")
-    if split not in SPLIT_PROTOCOLS:
-        raise SpecError(source, "split", f"expected one of {list(SPLIT_PROTOCOLS)}, got {split!r}")
+    split = v.choice(raw, "split", SPLIT_PROTOCOLS, default="kfold")
     outer_folds = v.integer(raw, "outer_folds", default=5, minimum=2)
     if split == "tabarena":
         folds = _folds(v, raw, _tabarena_splits(v, datasets, data_dir), "the tasks' splits")
@@ -472,7 +471,7 @@ def _finetune(v: _Validator, raw: Any) -> FinetuneSpec:
                            where="finetune"),
         l2sp=v.number(raw, "l2sp", default=d.l2sp, low=0.0, high=1e6, where="finetune"),
         permute=v.boolean(raw, "permute", default=d.permute, where="finetune"),
-        select_by=v.choice(raw, "select_by", ("roc_auc", "log_loss"), default=d.select_by,
+        select_by=v.choice(raw, "select_by", SELECT_BY, default=d.select_by,
                            where="finetune"),
     )
 
@@ -556,11 +555,11 @@ class _Validator:
 
     def choice(self, d: dict, key: str, options: tuple[str, ...], default: str,
                where: str = "") -> str:
-        val = d.get(key, default)
+        val = self.string(d, key, default=default, where=where)
         if val not in options:
             raise SpecError(self.source, self._key(where, key), f"expected one of "
                             f"{list(options)}, got {val!r}")
-        return str(val)
+        return val
 
     def integer(self, d: dict, key: str, default: int = 0, minimum: int | None = None,
                 where: str = "", maximum: int = MAX_COUNT) -> int:
