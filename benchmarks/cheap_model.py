@@ -8,6 +8,7 @@ process, Ray workers included, import it. Never used by the engine's own sweeps.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,7 +30,7 @@ class ConstantLogits(InContextClassifier):
         return self.logits
 
     def forward_episode(self, X_ctx: torch.Tensor, y_ctx: torch.Tensor, X_qry: torch.Tensor,
-                        n_classes: int) -> torch.Tensor:
+                        n_classes: int, categorical: np.ndarray | None = None) -> torch.Tensor:
         row = self.logits[0][:n_classes]
         jitter = 1e-3 * X_qry.to(self.device, torch.float32)[:, :1]  # ranks rows for ROC-AUC
         return row.unsqueeze(0) + jitter

@@ -114,9 +114,9 @@ def _direct_folds(path: Path, folds: int, n_train: int):
     k = int(y.max()) + 1
     for fold in range(folds):
         s = make_fold(y, fold, max(folds, 2), 0, n_train, 0.25, 2000, path.stem)
-        x_tr, x_va = preprocess(X.iloc[s.train], X.iloc[s.val])
-        _, x_te = preprocess(X.iloc[s.train], X.iloc[s.test])
-        yield fold, (x_tr, y[s.train], x_va, y[s.val], x_te, y[s.test], k)
+        x_tr, x_va, categorical = preprocess(X.iloc[s.train], X.iloc[s.val])
+        _, x_te, _ = preprocess(X.iloc[s.train], X.iloc[s.test])
+        yield fold, (x_tr, y[s.train], x_va, y[s.val], x_te, y[s.test], k, categorical)
 
 
 def _direct_run(base, data, cfg, seed: int) -> tuple[float, int]:
@@ -126,8 +126,9 @@ def _direct_run(base, data, cfg, seed: int) -> tuple[float, int]:
 
     from engine.finetune import EpisodeSampler, EvalSplit, evaluate, finetune
 
-    x_tr, y_tr, x_va, y_va, x_te, y_te, k = data
+    x_tr, y_tr, x_va, y_va, x_te, y_te, k, categorical = data
     model = copy.deepcopy(base)
+    model.set_categorical(categorical)
     val = EvalSplit(x_tr, y_tr, x_va, y_va)
     sampler = EpisodeSampler(x_tr, y_tr, None, None, 0.0, cfg.episode_rows,
                              cfg.query_fraction, seed)
@@ -153,7 +154,8 @@ def direct(args) -> int:
         if args.datasets and path.stem not in args.datasets:
             continue
         for fold, data in _direct_folds(path, args.folds, args.n_train):
-            x_tr, y_tr, _, _, x_te, y_te, k = data
+            x_tr, y_tr, _, _, x_te, y_te, k, categorical = data
+            base.set_categorical(categorical)
             zero = evaluate(base, EvalSplit(x_tr, y_tr, x_te, y_te), k)["roc_auc"]
             for name in names:
                 cfg = dataclasses.replace(FinetuneConfig(), **RECIPES[name])

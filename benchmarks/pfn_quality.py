@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from engine.data.preprocess import TablePreprocessor
 from engine.models.pfn import build_pfn
 
 DATASETS = [
@@ -58,32 +59,13 @@ def load_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     return df.drop(columns=[target]), y
 
 
-def preprocess(train: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Ordinal-encode strings, median-impute and standardise, all fitted on training rows."""
-    cols_tr, cols_te = [], []
-    for name in train.columns:
-        a, b = train[name], test[name]
-        num_a = pd.to_numeric(a, errors="coerce")
-        if num_a.notna().sum() >= 0.9 * a.notna().sum() and a.notna().any():
-            va, vb = num_a.to_numpy(float), pd.to_numeric(b, errors="coerce").to_numpy(float)
-        else:
-            cats = sorted(a.dropna().astype(str).unique())
-            va, vb = _codes(a, cats), _codes(b, cats)
-        med = np.nanmedian(va) if np.isfinite(va).any() else 0.0
-        va = np.where(np.isfinite(va), va, med)
-        vb = np.where(np.isfinite(vb), vb, med)
-        sd = va.std()
-        if sd < 1e-12:
-            continue  # constant on the training rows
-        cols_tr.append((va - va.mean()) / sd)
-        cols_te.append((vb - va.mean()) / sd)
-    return (np.stack(cols_tr, 1).astype(np.float32), np.stack(cols_te, 1).astype(np.float32))
-
-
-def _codes(col: pd.Series, cats: list[str]) -> np.ndarray:
-    """Ordinal codes of ``col`` in ``cats``; missing or unseen values become NaN."""
-    index = {c: float(i) for i, c in enumerate(cats)}
-    return np.array([index.get(str(v), np.nan) if pd.notna(v) else np.nan for v in col])
+def preprocess(train: pd.DataFrame, test: pd.DataFrame,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sweep's own preprocessing (``TablePreprocessor``, fitted on the training rows):
+    training rows, test rows, and which columns hold categories (the PFN is told, as in a
+    sweep)."""
+    prep = TablePreprocessor().fit(train)
+    return prep.transform(train), prep.transform(test), prep.categorical_
 
 
 def auc(y: np.ndarray, proba: np.ndarray, k: int) -> float:
@@ -98,6 +80,7 @@ def auc(y: np.ndarray, proba: np.ndarray, k: int) -> float:
 
 
 BASELINES = ("logreg", "rf", "hgb")
+PREPROCESSING = "sweep"  # part of the baseline cache key (earlier entries: the old encoding)
 
 
 def _splits(y: np.ndarray, n_train: int, seeds: int, max_test: int):
@@ -135,11 +118,12 @@ def evaluate(path: Path, model, n_train: int, seeds: int, max_test: int,
     k = int(y.max()) + 1
     scores: dict[str, list[float]] = {m: [] for m in ("pfn", *BASELINES)}
     for seed, idx_tr, idx_te in _splits(y, n_train, seeds, max_test):
-        x_tr, x_te = preprocess(X.iloc[idx_tr], X.iloc[idx_te])
+        x_tr, x_te, categorical = preprocess(X.iloc[idx_tr], X.iloc[idx_te])
         y_tr, y_te = y[idx_tr], y[idx_te]
+        model.set_categorical(categorical)
         model.fit(x_tr, y_tr, n_classes=k)
         scores["pfn"].append(auc(y_te, model.predict_proba(x_te), k))
-        key = f"{path.stem}|{n_train}|{seed}|{max_test}"
+        key = f"{path.stem}|{n_train}|{seed}|{max_test}|{PREPROCESSING}"
         base = None if cache is None else cache.get(key)
         if base is None:
             base = _baseline_scores(x_tr, y_tr, x_te, y_te, k, seed)
@@ -168,6 +152,7 @@ def time_predict(model, n_features: int, n_ctx: int = 512, n_test: int = 2000,
     x_ctx = rng.standard_normal((n_ctx, n_features)).astype(np.float32)
     y_ctx = rng.integers(0, 2, n_ctx)
     x_qry = rng.standard_normal((n_test, n_features)).astype(np.float32)
+    model.set_categorical(None)  # numeric columns
     model.fit(x_ctx, y_ctx, n_classes=2).predict_proba(x_qry)  # warm-up
     wall, cpu = [], []
     for _ in range(repeats):
@@ -202,7 +187,8 @@ def report(rows: list[dict], n_train: int) -> dict[str, float]:
 def _run_size(args, model, n_train: int, cache: dict) -> dict[str, float]:
     header = (f"{'dataset':36s} {'rows':>6s} {'feat':>4s} {'cls':>3s} "
               f"{'PFN':>6s} {'LogReg':>6s} {'RF':>6s} {'HistGB':>6s}")
-    print(f"\n## {n_train} training rows, {args.seeds} seeds, n_ensemble {args.n_ensemble}")
+    print(f"\n## {n_train} training rows, {args.seeds} seeds, n_ensemble {args.n_ensemble}, "
+          f"categoricals {args.categoricals}")
     print(header)
     print("-" * len(header))
     rows = []
@@ -238,6 +224,8 @@ def main() -> None:
                     help="where the ensemble passes put the features")
     ap.add_argument("--transforms", default="none", choices=["none", "mixed"],
                     help="what the ensemble's passes see (pfn option 'transforms')")
+    ap.add_argument("--categoricals", default="target", choices=["target", "codes"],
+                    help="how the PFN reads category columns (pfn option 'categoricals')")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the PFN")
     ap.add_argument("--baseline-cache", type=Path, default=cache_default,
                     help="JSON file caching the baselines' scores (they ignore the checkpoint)")
@@ -247,7 +235,7 @@ def main() -> None:
         args.n_train, args.seeds = [256], 3
     torch.set_num_threads(args.threads)
     model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble, slots=args.slots,
-                      transforms=args.transforms)
+                      transforms=args.transforms, categoricals=args.categoricals)
     cache = json.loads(args.baseline_cache.read_text()) if args.baseline_cache.is_file() else {}
     for n_train in args.n_train:
         _run_size(args, model, n_train, cache)

@@ -101,8 +101,12 @@ def _generator_params(generator: str, options_json: str) -> str:
 
 
 def model_identity(model: dict[str, Any]) -> dict[str, Any]:
-    """The model spec plus the content hash of the weights file it loads, where local."""
+    """The model spec, the backend's ``VERSION`` where it declares one, and the content hash
+    of the weights file it loads, where local."""
     ident = dict(model)
+    version = model_version(str(model.get("name")))
+    if version is not None:  # absent for backends that never changed (keeps their old keys)
+        ident["model_version"] = version
     path = model.get("checkpoint")
     if path is None and model.get("name") == "pfn" and not model.get("random_init"):
         from engine.models.pfn import bundled_checkpoint_path
@@ -113,6 +117,17 @@ def model_identity(model: dict[str, Any]) -> dict[str, Any]:
             p for p in Path(path).glob("**/*") if p.is_file())
         ident["weights_sha256"] = [file_sha256(f) for f in files]
     return ident
+
+
+def model_version(name: str) -> int | None:
+    """A model backend's ``VERSION``: bumped when the same options and weights predict
+    differently."""
+    from engine.models.base import MODELS, model_names
+
+    if name not in model_names():
+        return None
+    version = getattr(MODELS.get(name), "VERSION", None)
+    return None if version is None else int(version)
 
 
 def fit_inputs(generator: str, options: dict[str, Any], fold: Any, n_samples: int,

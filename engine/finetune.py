@@ -85,12 +85,14 @@ class FinetuneLogger(Protocol):
 
 
 def permute_episode(rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, Xq: np.ndarray,
-                    yq: np.ndarray, n_classes: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The same random column order and class renaming for support and query."""
+                    yq: np.ndarray, n_classes: int, categorical: np.ndarray | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The same random column order and class renaming for support and query (and the
+    column order for the categorical mask)."""
     cols = rng.permutation(Xs.shape[1])
     names = rng.permutation(n_classes)
-    return Xs[:, cols], names[ys], Xq[:, cols], names[yq]
+    mask = None if categorical is None else categorical[cols]
+    return Xs[:, cols], names[ys], Xq[:, cols], names[yq], mask
 
 
 class EpisodeSampler:
@@ -189,11 +191,13 @@ def _episode_step(model: InContextClassifier, sampler: EpisodeSampler,
     model.module.train()
     device = model.device
     Xs, ys, Xq, yq = sampler.draw()
+    categorical = model.categorical
     if cfg.permute:
-        Xs, ys, Xq, yq = permute_episode(perm_rng, Xs, ys, Xq, yq, n_classes)
+        Xs, ys, Xq, yq, categorical = permute_episode(perm_rng, Xs, ys, Xq, yq, n_classes,
+                                                      categorical)
     logits = model.forward_episode(
         torch.as_tensor(Xs, device=device), torch.as_tensor(ys, device=device),
-        torch.as_tensor(Xq, device=device), n_classes,
+        torch.as_tensor(Xq, device=device), n_classes, categorical,
     )
     loss = F.cross_entropy(logits.float(), torch.as_tensor(yq, device=device))
     total = loss

@@ -85,6 +85,7 @@ class TrialData:
     test: EvalSplit
     synthetic: tuple[np.ndarray, np.ndarray] | None
     n_classes: int
+    categorical: np.ndarray  # per feature column: holds category codes
 
 
 def prepare_data(job: TrialJob) -> TrialData:
@@ -101,7 +102,8 @@ def prepare_data(job: TrialJob) -> TrialData:
         X_syn, y_syn = load_synthetic(job.synthetic_dir, job.n_synthetic)
         synthetic = (prep.transform(X_syn), fold.codes(y_syn))
     return TrialData(Ztr, ytr, EvalSplit(Ztr, ytr, prep.transform(X_va), yva),
-                     EvalSplit(Ztr, ytr, prep.transform(X_te), yte), synthetic, fold.n_classes)
+                     EvalSplit(Ztr, ytr, prep.transform(X_te), yte), synthetic, fold.n_classes,
+                     prep.categorical_)
 
 
 def _run(job: TrialJob, logger: FinetuneLogger | None, provisional: ProvisionalWriter | None,
@@ -112,6 +114,7 @@ def _run(job: TrialJob, logger: FinetuneLogger | None, provisional: ProvisionalW
     device = trial_device(job)
     data = prepare_data(job)
     model = warm_model(job.model, device)
+    model.set_categorical(data.categorical)
     Ztr, ytr = data.X_train, data.y_train
     model.check_table(len(Ztr), Ztr.shape[1], data.n_classes)
 

@@ -57,6 +57,7 @@ def warm_model(spec: dict[str, Any], device: str) -> InContextClassifier:
         _MODELS[key] = (model, model.state_dict())
     model, pristine = _MODELS[key]
     model.load_state_dict(pristine)
+    model.set_categorical(None)  # the previous trial's table is not this one's
     model.module.eval()
     return model
 

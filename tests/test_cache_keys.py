@@ -130,3 +130,13 @@ def test_mixed_key_follows_its_members_versions(tmp_path, monkeypatch):
     scm = GENERATORS.get("scm")
     monkeypatch.setattr(scm, "VERSION", getattr(scm, "VERSION", 1) + 1)
     assert mixed_key() != before
+
+
+def test_model_identity_carries_the_backend_version():
+    """A backend that declares ``VERSION`` (the PFN: 2 since category columns are
+    target-encoded) puts it in every trial key, so results of an older engine are rerun."""
+    from engine.cache_keys import model_identity
+
+    ident = model_identity({"name": "pfn"})
+    assert ident["model_version"] == 2 and ident["weights_sha256"]
+    assert "model_version" not in model_identity({"name": "mitra", "checkpoint": "/nowhere"})

@@ -76,3 +76,13 @@ def test_single_class_data_is_refused(tmp_path):
 def test_unknown_dataset_is_one_line():
     with pytest.raises(CausalMixError, match="unknown dataset"):
         load_dataset("sklearn/unicorns")
+
+
+def test_preprocessing_marks_category_columns():
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "s": ["x", "y", "x", None],
+                      "b": [True, False, True, True], "n": ["1", "2", "3", "4"],
+                      "c": pd.Categorical([3, 1, 3, 2])})
+    p = TablePreprocessor().fit(X)
+    assert p.categorical_.tolist() == [False, True, True, False, True]
+    assert p.transform(X)[:, 4].tolist() == pytest.approx(
+        ((np.array([3, 1, 3, 2]) - 2.25) / np.std([3, 1, 3, 2])).tolist())

@@ -252,3 +252,81 @@ def test_mixed_transforms_change_half_the_passes(breast_cancer):
     assert roc_auc_score(y_te, mixed[:, 1]) > 0.95
     with pytest.raises(Exception, match="transforms"):
         build_pfn(transforms="log")
+
+
+def test_target_encoding_gives_smoothed_class_rates():
+    """Each level of a category column becomes (hits + m * prior) / (count + m) among the
+    context rows; a query level the context never saw gets the prior; other columns stay."""
+    from engine.models.pfn import SMOOTHING, target_encode
+
+    x = torch.tensor([[0.0, 5.0], [0.0, 6.0], [1.0, 7.0], [1.0, 8.0], [1.0, 9.0]])
+    y = torch.tensor([1, 1, 0, 0, 1])
+    q = torch.tensor([[1.0, 1.0], [2.0, 2.0]])
+    ec, eq = target_encode(x, y, q, [0], cls=1)
+    m, prior = SMOOTHING, 3 / 5
+    level0 = (2 + m * prior) / (2 + m)
+    level1 = (1 + m * prior) / (3 + m)
+    torch.testing.assert_close(ec[:, 0], torch.tensor([level0, level0, level1, level1, level1]))
+    torch.testing.assert_close(eq[:, 0], torch.tensor([level1, prior]))
+    torch.testing.assert_close(ec[:, 1], x[:, 1])
+    assert x[0, 0] == 0.0  # the inputs are not modified in place
+
+
+def _category_table(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The class is set by which of 8 levels a row has, through arbitrary codes (not
+    monotone in the code), plus two noise columns."""
+    rng = np.random.default_rng(seed)
+    level = rng.integers(0, 8, n)
+    positive = np.isin(level, [0, 3, 5, 6])
+    y = np.where(rng.random(n) < 0.9, positive, ~positive).astype(np.int64)
+    x = np.column_stack([(level - 3.5) / 2.3, rng.standard_normal((n, 2))]).astype(np.float32)
+    return x, y
+
+
+def test_category_columns_are_read_by_level_not_by_code():
+    x_tr, y_tr = _category_table(0, 200)
+    x_te, y_te = _category_table(1, 400)
+    mask = np.array([True, False, False])
+    scores = {}
+    for mode in ("target", "codes"):
+        model = build_pfn(categoricals=mode)
+        model.set_categorical(mask)
+        scores[mode] = roc_auc_score(y_te, model.fit(x_tr, y_tr).predict_proba(x_te)[:, 1])
+    assert scores["target"] > 0.85 and scores["target"] > scores["codes"] + 0.1
+    plain = build_pfn().fit(x_tr, y_tr)  # no mask set: every column is read as a number
+    np.testing.assert_allclose(plain.predict_proba(x_te), build_pfn(categoricals="codes").fit(
+        x_tr, y_tr).predict_proba(x_te))
+    with pytest.raises(DataError, match="categorical"):
+        plain.set_categorical([True])
+        plain.fit(x_tr, y_tr)
+    with pytest.raises(Exception, match="categoricals"):
+        build_pfn(categoricals="onehot")
+
+
+def test_multiclass_category_encoding_is_deterministic_and_differentiable():
+    rng = np.random.default_rng(0)
+    level = rng.integers(0, 5, 90)
+    x = np.column_stack([level, rng.standard_normal(90)]).astype(np.float32)
+    y = (level % 3).astype(np.int64)
+    model = build_pfn()
+    model.set_categorical([True, False])
+    a = model.fit(x[:60], y[:60], n_classes=3).predict_proba(x[60:])
+    b = model.fit(x[:60], y[:60], n_classes=3).predict_proba(x[60:])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-5)
+    major = int(np.bincount(y[:60]).argmax())  # the class whose shares are encoded
+    assert roc_auc_score(y[60:] == major, a[:, major]) > 0.9
+    model.module.train()
+    logits = model.forward_episode(torch.as_tensor(x[:60]), torch.as_tensor(y[:60]),
+                                   torch.as_tensor(x[60:]), 3, np.array([True, False]))
+    logits.sum().backward()
+    assert any(p.grad is not None for p in model.module.parameters())
+    model.module.eval()
+
+
+def test_multiclass_tables_encode_the_most_frequent_class():
+    from engine.models.pfn import encoded_class
+
+    assert encoded_class(torch.tensor([0, 0, 1]), 2) == 1
+    assert encoded_class(torch.tensor([0, 2, 2, 1, 2]), 3) == 2
+    assert encoded_class(torch.tensor([1, 0, 0, 1]), 4) == 0  # ties: the lowest class

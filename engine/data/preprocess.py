@@ -38,6 +38,7 @@ class TablePreprocessor:
     max_features: int | None = None
     columns_: list[str] = field(default_factory=list)
     numeric_: dict[str, bool] = field(default_factory=dict)
+    nominal_: dict[str, bool] = field(default_factory=dict)
     medians_: dict[str, float] = field(default_factory=dict)
     codes_: dict[str, dict[str, int]] = field(default_factory=dict)
     means_: np.ndarray | None = None
@@ -51,6 +52,8 @@ class TablePreprocessor:
         for c in self.columns_:
             num = is_numeric_column(X[c])
             self.numeric_[c] = num
+            # Categories even when their levels read as numbers (OpenML's nominal features).
+            self.nominal_[c] = not num or isinstance(X[c].dtype, pd.CategoricalDtype)
             if num:
                 vals = pd.to_numeric(X[c], errors="coerce").astype(float)
                 med = float(np.nanmedian(vals)) if vals.notna().any() else 0.0
@@ -83,6 +86,13 @@ class TablePreprocessor:
     @property
     def n_features_out(self) -> int:
         return 0 if self.keep_ is None else len(self.keep_)
+
+    @property
+    def categorical_(self) -> np.ndarray:
+        """Per output column: True where it holds categories (codes of a non-numeric column,
+        or the values of a column typed as categorical)."""
+        kinds = np.array([self.nominal_[c] for c in self.columns_], dtype=bool)
+        return kinds if self.keep_ is None else kinds[self.keep_]
 
     def _encode(self, X: pd.DataFrame) -> np.ndarray:
         cols = []

@@ -1,7 +1,9 @@
 """The in-context classifier interface every model backend implements.
 
 Features arrive already preprocessed (float32, no missing values, standardised on the
-training rows; see ``engine.data.preprocess``). Labels are integer codes ``0..K-1``.
+training rows; see ``engine.data.preprocess``). Labels are integer codes ``0..K-1``. Which
+columns hold category codes is told once per table (``set_categorical``); a model may encode
+them its own way (the embedded PFN does) or treat them as numbers.
 ``fit`` only stores the context; ``predict_proba`` runs the transformer with that context.
 Fine-tuning uses ``forward_episode`` (differentiable) and the torch ``module``.
 """
@@ -32,6 +34,7 @@ class InContextClassifier(ABC):
         self._X_ctx: torch.Tensor | None = None
         self._y_ctx: torch.Tensor | None = None
         self.n_classes_: int = 0
+        self.categorical: np.ndarray | None = None
 
     # ------------------------------------------------------------------ to implement
     @property
@@ -41,9 +44,11 @@ class InContextClassifier(ABC):
 
     @abstractmethod
     def forward_episode(
-        self, X_ctx: torch.Tensor, y_ctx: torch.Tensor, X_qry: torch.Tensor, n_classes: int
+        self, X_ctx: torch.Tensor, y_ctx: torch.Tensor, X_qry: torch.Tensor, n_classes: int,
+        categorical: np.ndarray | None = None,
     ) -> torch.Tensor:
-        """Logits ``(n_query, n_classes)`` for query rows given labelled context rows."""
+        """Logits ``(n_query, n_classes)`` for query rows given labelled context rows;
+        ``categorical`` (bool per column, or None) marks the columns of category codes."""
 
     # ------------------------------------------------------------------ shared behaviour
     def check_table(self, n_rows: int, n_features: int, n_classes: int) -> None:
@@ -59,6 +64,11 @@ class InContextClassifier(ABC):
         if n_rows > self.max_context:
             raise DataError(f"{name} handles at most {self.max_context} context rows, got {n_rows}")
 
+    def set_categorical(self, mask: np.ndarray | list[bool] | None) -> None:
+        """Mark the feature columns that hold category codes (None: all numeric); kept for
+        every later ``fit``/``predict_proba`` until set again."""
+        self.categorical = None if mask is None else np.asarray(mask, dtype=bool)
+
     def fit(
         self, X: np.ndarray, y: np.ndarray, n_classes: int | None = None
     ) -> InContextClassifier:
@@ -67,6 +77,9 @@ class InContextClassifier(ABC):
         y = np.asarray(y, dtype=np.int64)
         k = int(n_classes if n_classes is not None else (y.max() + 1 if len(y) else 0))
         self.check_table(len(X), X.shape[1], k)
+        if self.categorical is not None and len(self.categorical) != X.shape[1]:
+            raise DataError(f"{len(self.categorical)} columns marked categorical or not, "
+                            f"but the table has {X.shape[1]}")
         self.n_classes_ = k
         self._X_ctx = torch.as_tensor(X, device=self.device)
         self._y_ctx = torch.as_tensor(y, device=self.device)
@@ -83,7 +96,8 @@ class InContextClassifier(ABC):
         out = []
         for start in range(0, len(X_t), batch_size):
             logits = self.forward_episode(
-                self._X_ctx, self._y_ctx, X_t[start : start + batch_size], self.n_classes_
+                self._X_ctx, self._y_ctx, X_t[start : start + batch_size], self.n_classes_,
+                self.categorical,
             )
             out.append(torch.softmax(logits.float(), dim=-1).cpu())
         self.module.train(was_training)

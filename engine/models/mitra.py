@@ -17,13 +17,16 @@ import os
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from engine.errors import CausalMixError, DataError, MissingExtraError
 from engine.models.base import InContextClassifier, register_model
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_REPO_ID = "autogluon/mitra-classifier"
 CONFIG_FILE = "config.json"
@@ -271,9 +274,12 @@ class MitraClassifier(InContextClassifier):
         return self.net
 
     def forward_episode(
-        self, X_ctx: torch.Tensor, y_ctx: torch.Tensor, X_qry: torch.Tensor, n_classes: int
+        self, X_ctx: torch.Tensor, y_ctx: torch.Tensor, X_qry: torch.Tensor, n_classes: int,
+        categorical: np.ndarray | None = None,
     ) -> torch.Tensor:
-        """Logits ``(n_query, n_classes)``; differentiable in the module's parameters."""
+        """Logits ``(n_query, n_classes)``; differentiable in the module's parameters. Mitra
+        reads category codes as numbers (its own pretraining did), so ``categorical`` is
+        not used."""
         if n_classes > self.max_classes:
             raise DataError(f"MitraClassifier handles at most {self.max_classes} classes, "
                             f"got {n_classes}")

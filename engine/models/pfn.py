@@ -21,6 +21,8 @@ from engine.models.base import InContextClassifier, register_model
 
 BUNDLED_CHECKPOINT = "pfn_small.pt"
 TRANSFORMS = ("none", "mixed")  # what the passes of the ensemble see (see forward_episode)
+CATEGORICALS = ("target", "codes")  # how category columns enter (see forward_episode)
+SMOOTHING = 2.0  # prior pseudo-rows of target_encode (an m-estimate; chosen before measuring)
 
 
 def bundled_checkpoint_path() -> Path:
@@ -51,6 +53,7 @@ class EmbeddedPFN(InContextClassifier):
         n_ensemble: int = 4,
         slots: str = "leading",
         transforms: str = "none",
+        categoricals: str = "target",
     ) -> None:
         super().__init__(device)
         self.max_classes = net.config.max_classes
@@ -64,13 +67,18 @@ class EmbeddedPFN(InContextClassifier):
         if transforms not in TRANSFORMS:
             raise CausalMixError(f"pfn: transforms must be one of {TRANSFORMS}, got {transforms!r}")
         self.transforms = transforms
+        if categoricals not in CATEGORICALS:
+            raise CausalMixError(f"pfn: categoricals must be one of {CATEGORICALS}, "
+                                 f"got {categoricals!r}")
+        self.categoricals = categoricals
 
     @property
     def module(self) -> nn.Module:
         return self.net
 
     def forward_episode(
-        self, X_ctx: torch.Tensor, y_ctx: torch.Tensor, X_qry: torch.Tensor, n_classes: int
+        self, X_ctx: torch.Tensor, y_ctx: torch.Tensor, X_qry: torch.Tensor, n_classes: int,
+        categorical: np.ndarray | None = None,
     ) -> torch.Tensor:
         """Logits ``(n_query, n_classes)``; differentiable in the module's parameters.
 
@@ -80,13 +88,17 @@ class EmbeddedPFN(InContextClassifier):
         ``slots="spread"`` the passes after the first put the features at random encoder slots
         among ``max_features`` instead of permuting them within the leading slots. With
         ``transforms="mixed"`` every second pass sees normal scores of the features
-        (``rank_gauss``) instead of the features as given.
+        (``rank_gauss``) instead of the features as given. With ``categoricals="target"`` the
+        ``categorical`` columns enter as smoothed class shares of their level among the context
+        rows (``target_encode``; which class: ``encoded_class``), in every pass.
         """
         if n_classes > self.max_classes:
             raise CausalMixError(f"EmbeddedPFN handles at most {self.max_classes} classes")
         x_ctx = X_ctx.to(self.device, torch.float32)
         y = y_ctx.to(self.device, torch.long)
         x_qry = X_qry.to(self.device, torch.float32)
+        cat = self._category_columns(categorical, x_ctx.shape[1])
+        x_ctx, x_qry = target_encode(x_ctx, y, x_qry, cat, encoded_class(y, n_classes))
         if self.n_ensemble == 1 or self.net.training:
             return self._single_pass(x_ctx, y, x_qry, n_classes)
         members = self._members(x_ctx.shape[1], n_classes)
@@ -110,6 +122,15 @@ class EmbeddedPFN(InContextClassifier):
             torch.log_softmax(logits[i][:, c_perm], dim=-1) for i, (_, c_perm) in enumerate(members)
         )
         return total / self.n_ensemble
+
+    def _category_columns(self, categorical: np.ndarray | None, n_feat: int) -> list[int]:
+        """Indices of the columns to target-encode (none with ``categoricals="codes"``)."""
+        if categorical is None or self.categoricals == "codes":
+            return []
+        mask = np.asarray(categorical, dtype=bool)
+        if mask.shape != (n_feat,):
+            raise CausalMixError(f"categorical mask has {mask.size} entries for {n_feat} columns")
+        return np.flatnonzero(mask).tolist()
 
     def _members(self, n_feat: int, n_classes: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per pass: the encoder slot of each feature and the class renaming (fixed seed)."""
@@ -140,6 +161,40 @@ class EmbeddedPFN(InContextClassifier):
     ) -> torch.Tensor:
         logits = self.net(x_ctx[None], y_ctx[None], x_qry[None], int(n_classes))
         return logits[0, :, :n_classes]
+
+
+def encoded_class(y_ctx: torch.Tensor, n_classes: int) -> int:
+    """The class whose share ``target_encode`` gives: class 1 when binary, otherwise the most
+    frequent class among the context rows (the best-estimated shares; a rare class's shares
+    are near-constant and noisy)."""
+    if n_classes <= 2 or len(y_ctx) == 0:
+        return 1 if n_classes == 2 else 0
+    return int(torch.bincount(y_ctx, minlength=n_classes).argmax())
+
+
+def target_encode(x_ctx: torch.Tensor, y_ctx: torch.Tensor, x_qry: torch.Tensor,
+                  columns: list[int], cls: int, smoothing: float = SMOOTHING,
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each of ``columns`` (category codes) replaced by the share of class ``cls`` among the
+    context rows of the same level, shrunk toward the context's share by ``smoothing``
+    pseudo-rows: (hits + m * prior) / (count + m). Query levels absent from the context get
+    the prior. Arbitrary codes become ordered, informative values that a model pretrained on
+    numeric mechanisms can use (target statistics, as gradient boosting libraries use for
+    categories)."""
+    if not columns:
+        return x_ctx, x_qry
+    hit = (y_ctx == cls).to(x_ctx.dtype)
+    prior = hit.mean() if len(hit) else hit.new_tensor(0.0)
+    x_ctx, x_qry = x_ctx.clone(), x_qry.clone()
+    for j in columns:
+        levels, inv = torch.unique(x_ctx[:, j], return_inverse=True)
+        count = torch.bincount(inv, minlength=len(levels)).to(x_ctx.dtype)
+        hits = torch.bincount(inv, weights=hit, minlength=len(levels)).to(x_ctx.dtype)
+        rate = (hits + smoothing * prior) / (count + smoothing)
+        x_ctx[:, j] = rate[inv]
+        same = x_qry[:, j, None] == levels[None, :]
+        x_qry[:, j] = torch.where(same.any(dim=1), (same.to(rate.dtype) * rate).sum(dim=1), prior)
+    return x_ctx, x_qry
 
 
 def rank_gauss(x_ctx: torch.Tensor, x_qry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,13 +228,16 @@ def build_pfn(
     n_ensemble: int = 4,
     slots: str = "leading",
     transforms: str = "none",
+    categoricals: str = "target",
     **options: Any,
 ) -> InContextClassifier:
     """The embedded PFN: bundled weights by default, ``checkpoint`` to load another file,
     or ``random_init=True`` for untrained weights (seeded; ``options`` override the
     architecture, e.g. ``d_model=32``). ``n_ensemble`` permuted passes are averaged at
     prediction time (1 = a single pass); ``slots`` says where they put the features
-    ("leading": permuted within the leading slots; "spread": at random encoder slots)."""
+    ("leading": permuted within the leading slots; "spread": at random encoder slots);
+    ``categoricals`` how category columns enter ("target": class rates of their level among
+    the context rows; "codes": the codes as numbers, as before version 2)."""
     if random_init:
         try:
             config = PFNConfig(**options)
@@ -188,15 +246,19 @@ def build_pfn(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = PFNTransformer(config)
-        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble, slots, transforms)
+        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble, slots, transforms,
+                           categoricals)
     if options:
         raise CausalMixError(f"pfn: unknown option(s) {sorted(options)}")
     config, state, meta = load_weights(checkpoint or bundled_checkpoint_path())
     net = PFNTransformer(config)
     net.load_state_dict(state)
-    return EmbeddedPFN(net, device, meta, n_ensemble, slots, transforms)
+    return EmbeddedPFN(net, device, meta, n_ensemble, slots, transforms, categoricals)
 
 
 # Options a sweep file may give (architecture fields only apply with ``random_init``).
 build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble", "slots", "transforms",  # type: ignore[attr-defined]
-                     *PFNConfig.__dataclass_fields__)
+                     "categoricals", *PFNConfig.__dataclass_fields__)
+# Bumped when the same options and weights predict differently (part of the trial cache key):
+# 2 = category columns target-encoded by default.
+build_pfn.VERSION = 2  # type: ignore[attr-defined]
