@@ -39,6 +39,9 @@ def main() -> int:
     ap.add_argument("--checkpoint", default=None, help="direct mode: PFN weights")
     ap.add_argument("--out", default=None, help="direct mode: CSV of every run")
     ap.add_argument("--datasets", nargs="*", default=None, help="direct mode: CSV stems to run")
+    ap.add_argument("--wise", type=float, nargs="*", default=[1.0],
+                    help="direct mode: also score (1-a)*pretrained + a*selected weights for "
+                         "each a (WiSE-FT; 1 = the selected weights), as recipe 'NAME@a'")
     args = ap.parse_args()
     if args.direct:
         return direct(args)
@@ -100,6 +103,7 @@ RECIPES: dict[str, dict] = {
     "q20_lr5e-5": {"query_fraction": 0.2, "lr": 5e-5},
     "q20_lr1e-4": {"query_fraction": 0.2, "lr": 1e-4},
     "q20_lr5e-5_s200": {"query_fraction": 0.2, "lr": 5e-5, "steps": 200, "patience": 10},
+    "s200": {"steps": 200, "patience": 10},
 }
 
 
@@ -119,9 +123,10 @@ def _direct_folds(path: Path, folds: int, n_train: int):
         yield fold, (x_tr, y[s.train], x_va, y[s.val], x_te, y[s.test], k, categorical)
 
 
-def _direct_run(base, data, cfg, seed: int) -> tuple[float, int]:
-    """Fine-tuned test ROC-AUC and the kept step; the test rows are scored once, at the end
-    (selection only ever sees the validation rows)."""
+def _direct_run(base, data, cfg, seed: int, alphas: list[float]) -> tuple[list[float], int]:
+    """Fine-tuned test ROC-AUC for each interpolation ``alpha`` toward the selected weights
+    (1 = the selected weights), and the kept step; the test rows are scored only after
+    fine-tuning (selection only ever sees the validation rows)."""
     import copy
 
     from engine.finetune import EpisodeSampler, EvalSplit, evaluate, finetune
@@ -133,8 +138,13 @@ def _direct_run(base, data, cfg, seed: int) -> tuple[float, int]:
     sampler = EpisodeSampler(x_tr, y_tr, None, None, 0.0, cfg.episode_rows,
                              cfg.query_fraction, seed)
     res = finetune(model, sampler, val, val, k, cfg, seed)
-    tuned = evaluate(model, EvalSplit(x_tr, y_tr, x_te, y_te), k)["roc_auc"]
-    return tuned, res.best_step
+    pretrained, selected = base.module.state_dict(), copy.deepcopy(model.module.state_dict())
+    scores = []
+    for a in alphas:
+        model.module.load_state_dict({n: (1 - a) * pretrained[n] + a * selected[n]
+                                      for n in selected})
+        scores.append(evaluate(model, EvalSplit(x_tr, y_tr, x_te, y_te), k)["roc_auc"])
+    return scores, res.best_step
 
 
 def direct(args) -> int:
@@ -148,7 +158,8 @@ def direct(args) -> int:
 
     torch.set_num_threads(1)
     base = build_pfn(checkpoint=args.checkpoint)
-    names = args.recipes or list(RECIPES)
+    recipes = args.recipes or list(RECIPES)
+    names = [n if a == 1 else f"{n}@{a:g}" for n in recipes for a in args.wise]
     rows = []
     for path in sorted(Path(args.data).glob("*.csv")):
         if args.datasets and path.stem not in args.datasets:
@@ -157,13 +168,17 @@ def direct(args) -> int:
             x_tr, y_tr, _, _, x_te, y_te, k, categorical = data
             base.set_categorical(categorical)
             zero = evaluate(base, EvalSplit(x_tr, y_tr, x_te, y_te), k)["roc_auc"]
-            for name in names:
-                cfg = dataclasses.replace(FinetuneConfig(), **RECIPES[name])
-                tuned, best = _direct_run(base, data, cfg, seed=fold)
-                rows.append({"dataset": path.stem, "fold": fold, "recipe": name,
-                             "zero": zero, "tuned": tuned, "gain": tuned - zero, "best": best})
-                print(f"{path.stem[:30]:30s} fold {fold} {name:20s} zero {zero:.4f} "
-                      f"tuned {tuned:.4f} gain {tuned - zero:+.4f} best step {best}", flush=True)
+            for recipe in recipes:
+                cfg = dataclasses.replace(FinetuneConfig(), **RECIPES[recipe])
+                scores, best = _direct_run(base, data, cfg, fold, args.wise)
+                for a, tuned in zip(args.wise, scores):
+                    name = recipe if a == 1 else f"{recipe}@{a:g}"
+                    rows.append({"dataset": path.stem, "fold": fold, "recipe": name,
+                                 "zero": zero, "tuned": tuned, "gain": tuned - zero,
+                                 "best": best})
+                    print(f"{path.stem[:30]:30s} fold {fold} {name:20s} zero {zero:.4f} "
+                          f"tuned {tuned:.4f} gain {tuned - zero:+.4f} best step {best}",
+                          flush=True)
     df = pd.DataFrame(rows)
     per = df.groupby(["recipe", "dataset"])["gain"].mean().unstack(0)
     summary = pd.DataFrame({
