@@ -51,8 +51,14 @@ def check_generator_options(generator: str, options: dict[str, Any]) -> None:
 
 
 def check_model_options(model: str, options: dict[str, Any]) -> None:
-    """Names checked against the model factory's options (weights are not loaded here)."""
+    """Names checked against the model factory's options, and values against its ``CHOICES``
+    (option -> allowed values) where it lists them; weights are not loaded here."""
     from engine.models.base import MODELS, model_names
 
     model_names()
-    check_options("model", model, MODELS.get(model), options)
+    factory = MODELS.get(model)
+    check_options("model", model, factory, options)
+    for key, allowed in getattr(factory, "CHOICES", {}).items():
+        if key in options and options[key] not in allowed:
+            raise CausalMixError(f"{model}: {key} must be one of {', '.join(map(str, allowed))}, "
+                                 f"got {options[key]!r}")

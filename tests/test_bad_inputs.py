@@ -148,6 +148,8 @@ CASES: list[Case] = [
     ("unknown grid field", _validate(grid={"scales": [1]}), "'grid.scales'"),
     ("unknown model", _validate(model={"name": "gpt"}), "'model.name'"),
     ("unknown model option", _validate(model={"name": "pfn", "layers": 3}), "valid:"),
+    ("bad model option value", _validate(model={"name": "pfn", "categoricals": "onehot"}),
+     "categoricals must be one of target, codes"),
     ("unknown finetune field", _validate(finetune={"stepz": 3}), "'finetune.stepz'"),
     ("negative learning rate", _validate(finetune={"lr": -1}), "'finetune.lr'"),
     ("steps as text", _validate(finetune={"steps": "many"}), "'finetune.steps'"),

@@ -259,6 +259,8 @@ def build_pfn(
 # Options a sweep file may give (architecture fields only apply with ``random_init``).
 build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble", "slots", "transforms",  # type: ignore[attr-defined]
                      "categoricals", *PFNConfig.__dataclass_fields__)
+build_pfn.CHOICES = {"slots": ("leading", "spread"), "transforms": TRANSFORMS,  # type: ignore[attr-defined]
+                     "categoricals": CATEGORICALS}
 # Bumped when the same options and weights predict differently (part of the trial cache key):
 # 2 = category columns target-encoded by default.
 build_pfn.VERSION = 2  # type: ignore[attr-defined]
