@@ -144,15 +144,18 @@ def _full_proba(clf, x: np.ndarray, k: int) -> np.ndarray:
 
 
 def time_predict(model, n_features: int, n_ctx: int = 512, n_test: int = 2000,
-                 repeats: int = 7) -> tuple[float, float]:
+                 repeats: int = 7, categorical: bool = False) -> tuple[float, float]:
     """Median wall seconds and median process CPU seconds (all threads) of ``fit`` +
-    ``predict_proba`` for ``n_test`` rows with an ``n_ctx``-row context. On a shared machine
-    the CPU seconds divided by the thread count bound the wall time on idle cores."""
+    ``predict_proba`` for ``n_test`` rows with an ``n_ctx``-row context (``categorical``:
+    every column a 10-level category). On a shared machine the CPU seconds divided by the
+    thread count bound the wall time on idle cores."""
     rng = np.random.default_rng(0)
     x_ctx = rng.standard_normal((n_ctx, n_features)).astype(np.float32)
     y_ctx = rng.integers(0, 2, n_ctx)
     x_qry = rng.standard_normal((n_test, n_features)).astype(np.float32)
-    model.set_categorical(None)  # numeric columns
+    if categorical:
+        x_ctx, x_qry = np.floor(x_ctx * 2) / 2, np.floor(x_qry * 2) / 2  # about 10 levels
+    model.set_categorical(np.full(n_features, categorical))
     model.fit(x_ctx, y_ctx, n_classes=2).predict_proba(x_qry)  # warm-up
     wall, cpu = [], []
     for _ in range(repeats):
@@ -243,9 +246,10 @@ def main() -> None:
         args.baseline_cache.write_text(json.dumps(cache))
     if not args.no_timing:
         torch.set_num_threads(2)
-        for f in (20, 100):
-            wall, cpu = time_predict(model, f)
-            print(f"fit + predict_proba, 2,000 rows, 512-row context, {f} features, "
+        for f, cat in ((20, False), (100, False), (100, True)):
+            wall, cpu = time_predict(model, f, categorical=cat)
+            kind = "categorical" if cat else "numeric"
+            print(f"fit + predict_proba, 2,000 rows, 512-row context, {f} {kind} features, "
                   f"n_ensemble {args.n_ensemble}, 2 threads: wall {wall * 1000:.0f} ms, "
                   f"CPU {cpu * 1000:.0f} ms over both threads (medians of 7)")
 
