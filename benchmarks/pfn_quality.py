@@ -147,14 +147,14 @@ def time_predict(model, n_features: int, n_ctx: int = 512, n_test: int = 2000,
                  repeats: int = 7, categorical: bool = False) -> tuple[float, float]:
     """Median wall seconds and median process CPU seconds (all threads) of ``fit`` +
     ``predict_proba`` for ``n_test`` rows with an ``n_ctx``-row context (``categorical``:
-    every column a 10-level category). On a shared machine the CPU seconds divided by the
-    thread count bound the wall time on idle cores."""
+    every column a category of about a dozen levels). On a shared machine the CPU seconds
+    divided by the thread count bound the wall time on idle cores."""
     rng = np.random.default_rng(0)
     x_ctx = rng.standard_normal((n_ctx, n_features)).astype(np.float32)
     y_ctx = rng.integers(0, 2, n_ctx)
     x_qry = rng.standard_normal((n_test, n_features)).astype(np.float32)
     if categorical:
-        x_ctx, x_qry = np.floor(x_ctx * 2) / 2, np.floor(x_qry * 2) / 2  # about 10 levels
+        x_ctx, x_qry = np.floor(x_ctx * 2) / 2, np.floor(x_qry * 2) / 2  # about a dozen levels
     model.set_categorical(np.full(n_features, categorical))
     model.fit(x_ctx, y_ctx, n_classes=2).predict_proba(x_qry)  # warm-up
     wall, cpu = [], []
