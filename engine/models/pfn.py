@@ -82,9 +82,10 @@ class EmbeddedPFN(InContextClassifier):
     ) -> torch.Tensor:
         """Logits ``(n_query, n_classes)``; differentiable in the module's parameters.
 
-        In training mode this is one pass. Otherwise it averages the log-probabilities of
-        ``n_ensemble`` passes, each with a fixed pseudo-random permutation of the feature
-        columns and of the class labels (the row encoder is not permutation invariant). With
+        It averages the log-probabilities of ``n_ensemble`` passes, each with a fixed
+        pseudo-random permutation of the feature columns and of the class labels (the row
+        encoder is not permutation invariant); in training mode too, so that fine-tuning
+        improves the predictor that is used (a single pass when ``n_ensemble`` is 1). With
         ``slots="spread"`` the passes after the first put the features at random encoder slots
         among ``max_features`` instead of permuting them within the leading slots. With
         ``transforms="mixed"`` every second pass sees normal scores of the features
@@ -99,7 +100,7 @@ class EmbeddedPFN(InContextClassifier):
         x_qry = X_qry.to(self.device, torch.float32)
         cat = self._category_columns(categorical, x_ctx.shape[1])
         x_ctx, x_qry = target_encode(x_ctx, y, x_qry, cat, encoded_class(y, n_classes))
-        if self.n_ensemble == 1 or self.net.training:
+        if self.n_ensemble == 1:
             return self._single_pass(x_ctx, y, x_qry, n_classes)
         members = self._members(x_ctx.shape[1], n_classes)
         width = self.max_features if self.slots == "spread" else x_ctx.shape[1]
@@ -261,6 +262,6 @@ build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble", "slots",
                      "categoricals", *PFNConfig.__dataclass_fields__)
 build_pfn.CHOICES = {"slots": ("leading", "spread"), "transforms": TRANSFORMS,  # type: ignore[attr-defined]
                      "categoricals": CATEGORICALS}
-# Bumped when the same options and weights predict differently (part of the trial cache key):
-# 2 = category columns target-encoded by default.
+# Bumped when the same options and weights predict or fine-tune differently (part of the trial
+# cache key): 2 = category columns target-encoded by default; fine-tuning trains the ensemble.
 build_pfn.VERSION = 2  # type: ignore[attr-defined]
