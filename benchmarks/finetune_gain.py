@@ -67,8 +67,10 @@ def main() -> int:
     }, source="benchmarks/finetune_gain.py")
     sweep_dir = run_sweep(spec, num_cpus=args.num_cpus, report=False)
     res = pd.read_parquet(sweep_dir / "results.parquet")
-    ok = res[res["status"] == "ok"]
+    ok = res[res["status"] == "ok"].assign(
+        gain=lambda d: d["test_roc_auc"] - d["zero_shot_test_roc_auc"])
     table = ok.groupby("dataset").agg(
+        mean_gain=("gain", "mean"),
         folds=("fold", "size"),
         zero_shot_auc=("zero_shot_test_roc_auc", "median"),
         finetuned_auc=("test_roc_auc", "median"),
@@ -81,6 +83,10 @@ def main() -> int:
     print(f"\nmedian over datasets of the median improvement: {per_dataset.median():+.3f} %  "
           f"(mean {per_dataset.mean():+.3f} %; datasets improved {int((per_dataset > 0).sum())}"
           f"/{len(per_dataset)}, worse {int((per_dataset < 0).sum())})")
+    gain = table["mean_gain"]
+    print(f"mean test ROC-AUC gain over zero-shot (mean over folds per dataset): "
+          f"{gain.mean():+.4f}; datasets improved {int((gain > 0).sum())}/{len(gain)}, "
+          f"worse {int((gain < 0).sum())}")
     print(f"errors: {int((res['status'] != 'ok').sum())}")
     return 0
 
