@@ -116,17 +116,18 @@ RECIPES: dict[str, dict] = {
 def _direct_folds(path: Path, folds: int, n_train: int):
     """(x_tr, y_tr, x_va, y_va, x_te, y_te, k) per fold, with the sweep's fold protocol."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from pfn_quality import load_csv, preprocess
+    from pfn_quality import load_csv
 
     from engine.data.folds import make_fold
+    from engine.data.preprocess import TablePreprocessor
 
     X, y = load_csv(path)
     k = int(y.max()) + 1
     for fold in range(folds):
         s = make_fold(y, fold, max(folds, 2), 0, n_train, 0.25, 2000, path.stem)
-        x_tr, x_va, categorical = preprocess(X.iloc[s.train], X.iloc[s.val])
-        _, x_te, _ = preprocess(X.iloc[s.train], X.iloc[s.test])
-        yield fold, (x_tr, y[s.train], x_va, y[s.val], x_te, y[s.test], k, categorical)
+        prep = TablePreprocessor().fit(X.iloc[s.train])  # the sweep's, as pfn_quality's
+        x_tr, x_va, x_te = (prep.transform(X.iloc[i]) for i in (s.train, s.val, s.test))
+        yield fold, (x_tr, y[s.train], x_va, y[s.val], x_te, y[s.test], k, prep.categorical_)
 
 
 def _direct_run(base, data, cfg, seed: int, alphas: list[float]) -> tuple[list[float], int]:

@@ -22,6 +22,8 @@ from engine.models.base import InContextClassifier, register_model
 BUNDLED_CHECKPOINT = "pfn_small.pt"
 TRANSFORMS = ("none", "mixed")  # what the passes of the ensemble see (see forward_episode)
 CATEGORICALS = ("target", "codes")  # how category columns enter (see forward_episode)
+# The allowed values of the options that take one of a few (checked here and at validate time).
+CHOICES = {"slots": ("leading", "spread"), "transforms": TRANSFORMS, "categoricals": CATEGORICALS}
 SMOOTHING = 2.0  # prior pseudo-rows of target_encode (an m-estimate; chosen before measuring)
 
 
@@ -61,16 +63,11 @@ class EmbeddedPFN(InContextClassifier):
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
         self.n_ensemble = max(1, int(n_ensemble))
-        if slots not in ("leading", "spread"):
-            raise CausalMixError(f"pfn: slots must be 'leading' or 'spread', got {slots!r}")
-        self.slots = slots
-        if transforms not in TRANSFORMS:
-            raise CausalMixError(f"pfn: transforms must be one of {TRANSFORMS}, got {transforms!r}")
-        self.transforms = transforms
-        if categoricals not in CATEGORICALS:
-            raise CausalMixError(f"pfn: categoricals must be one of {CATEGORICALS}, "
-                                 f"got {categoricals!r}")
-        self.categoricals = categoricals
+        chosen = {"slots": slots, "transforms": transforms, "categoricals": categoricals}
+        for key, value in chosen.items():
+            if value not in CHOICES[key]:
+                raise CausalMixError(f"pfn: {key} must be one of {CHOICES[key]}, got {value!r}")
+        self.slots, self.transforms, self.categoricals = slots, transforms, categoricals
 
     @property
     def module(self) -> nn.Module:
@@ -260,8 +257,7 @@ def build_pfn(
 # Options a sweep file may give (architecture fields only apply with ``random_init``).
 build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble", "slots", "transforms",  # type: ignore[attr-defined]
                      "categoricals", *PFNConfig.__dataclass_fields__)
-build_pfn.CHOICES = {"slots": ("leading", "spread"), "transforms": TRANSFORMS,  # type: ignore[attr-defined]
-                     "categoricals": CATEGORICALS}
+build_pfn.CHOICES = CHOICES  # type: ignore[attr-defined]
 # Bumped when the same options and weights predict or fine-tune differently (part of the trial
 # cache key): 2 = category columns target-encoded by default; fine-tuning trains the ensemble.
 build_pfn.VERSION = 2  # type: ignore[attr-defined]
