@@ -160,7 +160,8 @@ def direct(args) -> int:
 
     import torch
 
-    from engine.finetune import EvalSplit, FinetuneConfig, evaluate
+    from engine.finetune import EvalSplit, evaluate
+    from engine.finetune_config import FinetuneConfig
     from engine.models.pfn import build_pfn
 
     torch.set_num_threads(1)

@@ -44,7 +44,8 @@ def file_sha256(path: str | Path) -> str:
 def source_files(name: str, data_dir: str | None) -> list[Path]:
     """The files a registry dataset's rows (and task splits) are read from, where known:
     the mirror's table, else the cache's, for ``tabarena/`` and ``openml/`` names."""
-    from engine.data.tabarena import cache_dir, find_table, mirror_dir, splits_path
+    from engine.data.tabarena import cache_dir, find_table, mirror_dir
+    from engine.data.tabarena_splits import splits_path
 
     kind, _, base = name.partition("/")
     if kind not in ("tabarena", "openml"):

@@ -65,9 +65,10 @@ def _datasets(suite: str, directory: str | None) -> int:
 
 
 def _fetch(names: list[str], suite: str | None, directory: str | None, force: bool) -> int:
-    from engine.data.tabarena import cache_dir, find_table, splits_path
+    from engine.data.tabarena import cache_dir, find_table
     from engine.data.tabarena_fetch import fetch_task
     from engine.data.tabarena_meta import get_task, suite_tasks
+    from engine.data.tabarena_splits import splits_path
 
     if not names and not suite:
         raise CausalMixError("data fetch: name datasets or give --suite (e.g. --suite "

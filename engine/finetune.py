@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.finetune_config import FinetuneConfig
 from engine.metrics import scores
 from engine.models.base import InContextClassifier
 
@@ -31,29 +32,6 @@ class EvalSplit:
     y_ctx: np.ndarray
     X: np.ndarray
     y: np.ndarray
-
-
-SELECT_BY = ("roc_auc", "log_loss")  # validation metrics that may select the kept step
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    steps: int = 100
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    patience: int = 5
-    eval_every: int = 10
-    episode_rows: int = 256
-    query_fraction: float = 0.3
-    grad_clip: float = 1.0
-    # Penalty l2sp * ||theta - theta_pretrained||^2 on the loss (L2-SP; 0 = off).
-    l2sp: float = 0.0
-    # Randomly permute feature columns and class labels in every episode (the prediction-time
-    # ensemble of the embedded PFN uses permuted passes too).
-    permute: bool = False
-    # Validation metric that selects the kept step: "roc_auc" (log loss breaks ties) or
-    # "log_loss" (smoother on small validation sets).
-    select_by: str = "roc_auc"  # one of SELECT_BY
 
 
 @dataclass

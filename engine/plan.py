@@ -14,7 +14,7 @@ from engine.cache_keys import (
     model_inputs,
     trial_inputs,
 )
-from engine.finetune import FinetuneConfig
+from engine.finetune_config import FinetuneConfig
 from engine.methods import METHODS, Method
 from engine.search_spec import Dimension
 from engine.spec import PreprocessingSpec, SweepSpec

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from engine.errors import SpecError
-from engine.finetune import SELECT_BY
-from engine.finetune import FinetuneConfig as FinetuneSpec
+from engine.finetune_config import SELECT_BY
+from engine.finetune_config import FinetuneConfig as FinetuneSpec
 from engine.methods import METHODS
 from engine.plugin_options import check_generator_options, check_model_options
 from engine.search_spec import SearchSpec, parse_search

@@ -8,7 +8,8 @@ import pytest
 from engine.data import load_dataset
 from engine.data.folds import make_fold
 from engine.data.preprocess import TablePreprocessor
-from engine.finetune import EpisodeSampler, EvalSplit, FinetuneConfig, finetune
+from engine.finetune import EpisodeSampler, EvalSplit, finetune
+from engine.finetune_config import FinetuneConfig
 from engine.models import load_model
 
 

@@ -20,7 +20,8 @@ pytest.importorskip(
 )
 
 from engine.errors import CausalMixError, DataError  # noqa: E402
-from engine.finetune import EpisodeSampler, EvalSplit, FinetuneConfig, finetune  # noqa: E402
+from engine.finetune import EpisodeSampler, EvalSplit, finetune
+from engine.finetune_config import FinetuneConfig  # noqa: E402
 from engine.models import load_model  # noqa: E402
 from engine.models.mitra import (  # noqa: E402
     CONFIG_FILE,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import SpecError
-from engine.finetune import FinetuneConfig
+from engine.finetune_config import FinetuneConfig
 from engine.spec import load_spec, parse_spec
 from tests.conftest import REPO, small_spec, write_yaml
 

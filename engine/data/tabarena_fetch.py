@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.data.tabarena import TaskSplits, label_fingerprint, write_entry
 from engine.data.tabarena_meta import TabArenaTask
+from engine.data.tabarena_splits import TaskSplits, label_fingerprint, write_entry
 from engine.errors import CausalMixError, DataError, MissingExtraError
 
 

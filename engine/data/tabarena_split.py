@@ -13,8 +13,8 @@ import numpy as np
 
 from engine.data.folds import FoldSplit, derive_seed, draw_scarce
 from engine.data.registry import Dataset
-from engine.data.tabarena import TaskSplits, label_fingerprint
 from engine.data.tabarena_meta import TabArenaTask
+from engine.data.tabarena_splits import TaskSplits, label_fingerprint
 from engine.errors import DataError
 
 
