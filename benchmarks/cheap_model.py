@@ -2,7 +2,7 @@
 
 It costs next to nothing to load, score and fine-tune, so a sweep that uses it measures the
 driver's own work (planning, Tune scheduling, result tables), not the model. It registers only
-when imported: ``CAUSALMIX_PLUGINS=benchmarks.cheap_model`` (``engine.plugins``) makes every
+when imported: ``CAUSALMIX_PLUGINS=benchmarks.cheap_model`` (``engine.core.plugins``) makes every
 process, Ray workers included, import it. Never used by the engine's own sweeps.
 """
 

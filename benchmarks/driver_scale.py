@@ -78,10 +78,10 @@ def measure(target: int, num_cpus: int, time_limit: float, profile: str | None) 
     """One size, in this process: plan, run, write; returns the row of the table."""
     import ray
 
-    from engine.orchestrate import run_sweep
-    from engine.plan import make_plan
-    from engine.spec import parse_spec
-    from engine.store import ResultsBook, SweepStore
+    from engine.execution.orchestrate import run_sweep
+    from engine.plan.sweep_plan import make_plan
+    from engine.spec.sweep_file import parse_spec
+    from engine.storage.store import ResultsBook, SweepStore
 
     names = mirror_datasets(os.environ["CAUSALMIX_DATA"])
     n_ds, folds = shape(target, len(names))

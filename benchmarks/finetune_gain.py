@@ -56,8 +56,8 @@ def main() -> int:
             header = next(csv.reader(fh))
         datasets.append({"name": f.stem, "path": str(f), "target": header[-1]})
 
-    from engine.orchestrate import run_sweep
-    from engine.spec import parse_spec
+    from engine.execution.orchestrate import run_sweep
+    from engine.spec.sweep_file import parse_spec
 
     spec = parse_spec({
         "name": f"finetune_gain_n{args.n_train}", "seed": 0, "storage": args.storage,
@@ -118,8 +118,8 @@ def _direct_folds(path: Path, folds: int, n_train: int):
     sys.path.insert(0, str(REPO / "benchmarks"))
     from pfn_quality import load_csv
 
-    from engine.data.folds import make_fold
     from engine.data.preprocess import TablePreprocessor
+    from engine.folds.splits import make_fold
 
     X, y = load_csv(path)
     k = int(y.max()) + 1
@@ -136,7 +136,7 @@ def _direct_run(base, data, cfg, seed: int, alphas: list[float]) -> tuple[list[f
     fine-tuning (selection only ever sees the validation rows)."""
     import copy
 
-    from engine.finetune import EpisodeSampler, EvalSplit, evaluate, finetune
+    from engine.trials.finetune import EpisodeSampler, EvalSplit, evaluate, finetune
 
     x_tr, y_tr, x_va, y_va, x_te, y_te, k, categorical = data
     model = copy.deepcopy(base)
@@ -160,9 +160,9 @@ def direct(args) -> int:
 
     import torch
 
-    from engine.finetune import EvalSplit, evaluate
-    from engine.finetune_config import FinetuneConfig
     from engine.models.pfn import build_pfn
+    from engine.spec.finetune_config import FinetuneConfig
+    from engine.trials.finetune import EvalSplit, evaluate
 
     torch.set_num_threads(1)
     base = build_pfn(checkpoint=args.checkpoint)

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
-from engine.errors import MissingExtraError
+from engine.core.errors import MissingExtraError
 from engine.generators import generator_names, make_generator
 
 

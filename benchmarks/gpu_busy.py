@@ -68,8 +68,8 @@ def main() -> int:
     ap.add_argument("--cpu", action="store_true", help="check the script without a GPU")
     args = ap.parse_args()
 
-    from engine.orchestrate import run_sweep
-    from engine.spec import parse_spec
+    from engine.execution.orchestrate import run_sweep
+    from engine.spec.sweep_file import parse_spec
 
     spec = parse_spec(sweep_raw(args), source="benchmarks/gpu_busy.py")
     Path(args.storage).mkdir(parents=True, exist_ok=True)

@@ -34,9 +34,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.orchestrate import run_sweep  # noqa: E402
-from engine.placement import FIT_RESOURCE, TRIAL_RESOURCE  # noqa: E402
-from engine.spec import parse_spec  # noqa: E402
+from engine.execution.orchestrate import run_sweep  # noqa: E402
+from engine.execution.placement import FIT_RESOURCE, TRIAL_RESOURCE  # noqa: E402
+from engine.spec.sweep_file import parse_spec  # noqa: E402
 
 DATASETS = ["sklearn/breast_cancer", "sklearn/wine", "sklearn/iris", "sklearn/digits"]
 

@@ -20,7 +20,7 @@ half) with the held-out half:
   ``graph_`` against the truth graph;
 * ``auc_rf``: ROC-AUC of a random forest (200 trees) telling synthetic from held-out rows,
   out-of-fold over 3 folds (0.5 = indistinguishable); ``auc_hgb`` the same from
-  :func:`engine.synthetic_fidelity.fidelity_report`;
+  :func:`engine.fits.fidelity.fidelity_report`;
 * ``tstr_ratio``: ROC-AUC on the held-out rows of a gradient-boosting classifier trained on the
   synthetic rows, divided by that of one trained on the real train half (TRTR);
 * ``wass`` / ``tv`` / ``corr``: mean per-column Wasserstein (numeric, standardised) and
@@ -278,7 +278,7 @@ def tstr_ratio(X_tr: pd.DataFrame, y_tr: pd.Series, X_syn: pd.DataFrame, y_syn: 
 def evaluate(gen_name: str, params: dict[str, Any], X: pd.DataFrame, y: pd.Series,
              truth: nx.DiGraph | None, seed: int) -> dict[str, float]:
     """Fit on the first half, sample as many rows, score against the held-out half."""
-    from engine.synthetic_fidelity import fidelity_report
+    from engine.fits.fidelity import fidelity_report
 
     half = len(X) // 2
     X_tr, y_tr = X.iloc[:half].reset_index(drop=True), y.iloc[:half].reset_index(drop=True)

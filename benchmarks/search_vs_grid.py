@@ -66,8 +66,8 @@ def chosen(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def run(args: argparse.Namespace) -> pd.DataFrame:
-    from engine.orchestrate import run_sweep
-    from engine.spec import parse_spec
+    from engine.execution.orchestrate import run_sweep
+    from engine.spec.sweep_file import parse_spec
 
     datasets = dataset_refs(Path(args.data), args.datasets)
     rows = []

@@ -2,7 +2,7 @@
 
 A function trainable reports ~50 metrics twice, on reused actors, from a searcher that hands
 out ``--trials`` configs; each finished trial's metric history is released (as
-``engine.tune_run.release_metric_history`` does). Prints the driver's resident size after
+``engine.execution.tune_run.release_metric_history`` does). Prints the driver's resident size after
 300 and after all trials, and the growth per trial between them: what Tune itself keeps per
 trial of a run, the reason a sweep runs as Tune runs of at most ``TUNE_PART`` trials.
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from engine.methods import METHODS
-from engine.orchestrate import run_sweep
-from engine.spec import load_spec, parse_spec
+from engine.execution.orchestrate import run_sweep
+from engine.spec.methods import METHODS
+from engine.spec.sweep_file import load_spec, parse_spec
 from tests.conftest import REPO, small_spec
 
 

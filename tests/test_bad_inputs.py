@@ -240,7 +240,7 @@ def test_closed_pipe_is_quiet(tmp_path):
 
 def test_damaged_results_are_rebuilt_from_trial_records(tmp_path, capsys):
     """A corrupt results.parquet beside readable trial records: the report rebuilds it."""
-    from engine.store import SweepStore
+    from engine.storage.store import SweepStore
 
     sweep = tmp_path / "sweep"
     row = {**{k: v[0] for k, v in ROWS.items()}, "normalized_improvement_pct": 1.0}

@@ -10,11 +10,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from engine.errors import CausalMixError
-from engine.fold_data import load_fold
-from engine.orchestrate import run_sweep
-from engine.plan import make_plan
-from engine.spec import parse_spec
+from engine.core.errors import CausalMixError
+from engine.execution.orchestrate import run_sweep
+from engine.folds.fold_data import load_fold
+from engine.plan.sweep_plan import make_plan
+from engine.spec.sweep_file import parse_spec
 from tests.conftest import small_spec
 
 TIMING = ["seconds", "started_at", "finished_at", "finetune_seconds", "scoring_seconds",
@@ -135,7 +135,7 @@ def test_mixed_key_follows_its_members_versions(tmp_path, monkeypatch):
 def test_model_identity_carries_the_backend_version():
     """A backend that declares ``VERSION`` (the PFN: 2 since category columns are
     target-encoded) puts it in every trial key, so results of an older engine are rerun."""
-    from engine.cache_keys import model_identity
+    from engine.spec.cache_keys import model_identity
 
     ident = model_identity({"name": "pfn"})
     assert ident["model_version"] == 2 and ident["weights_sha256"]

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.data.folds import make_fold
-from engine.generator_fits import TARGET_COLUMN, run_fit
+from engine.fits.generator_fits import TARGET_COLUMN, run_fit
+from engine.folds.splits import make_fold
 from engine.generators import generator_names
-from engine.plan import FitJob, FoldRef
+from engine.plan.sweep_plan import FitJob, FoldRef
 
 CANARY_NUM = 1.0e6
 CANARY_CAT = "CANARY"

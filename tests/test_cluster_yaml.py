@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.placement import FIT_RESOURCE, TRIAL_RESOURCE
+from engine.execution.placement import FIT_RESOURCE, TRIAL_RESOURCE
 
 CLUSTER_YAML = Path(__file__).resolve().parents[1] / "cluster.yaml"
 GPU_FAMILY = re.compile(r"^(g\d|p\d)")  # EC2 families with NVIDIA GPUs: g4dn, g5, g6, p4d, p5...

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.core.errors import CausalMixError, DataError
 from engine.data import load_dataset
-from engine.data.folds import make_fold
 from engine.data.local_files import load_local
 from engine.data.preprocess import TablePreprocessor
-from engine.errors import CausalMixError, DataError
+from engine.folds.splits import make_fold
 
 
 def test_folds_are_disjoint_stratified_and_deterministic():

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.synthetic_fidelity import fidelity_report, graph_summary
+from engine.fits.fidelity import fidelity_report, graph_summary
 
 
 def gaussian_table(n: int = 600, d: int = 6, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:

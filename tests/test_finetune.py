@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from engine.data import load_dataset
-from engine.data.folds import make_fold
 from engine.data.preprocess import TablePreprocessor
-from engine.finetune import EpisodeSampler, EvalSplit, finetune
-from engine.finetune_config import FinetuneConfig
+from engine.folds.splits import make_fold
 from engine.models import load_model
+from engine.spec.finetune_config import FinetuneConfig
+from engine.trials.finetune import EpisodeSampler, EvalSplit, finetune
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_early_stopping_keeps_the_best_validation_weights(fold):
     best = max(res.evaluations, key=lambda e: (e.val["roc_auc"], -e.val["log_loss"]))
     assert res.best.val["roc_auc"] == best.val["roc_auc"]
     model.fit(Xtr, ytr, n_classes=2)
-    from engine.metrics import scores
+    from engine.trials.metrics import scores
 
     again = scores(yva, model.predict_proba(Xva))
     assert again["roc_auc"] == pytest.approx(res.best.val["roc_auc"], abs=1e-9)

@@ -19,9 +19,8 @@ pytest.importorskip(
     reason="the Mitra model needs autogluon.tabular (pip install 'causalmix-sweep[mitra]')",
 )
 
-from engine.errors import CausalMixError, DataError  # noqa: E402
-from engine.finetune import EpisodeSampler, EvalSplit, finetune
-from engine.finetune_config import FinetuneConfig  # noqa: E402
+from engine.core.errors import CausalMixError, DataError  # noqa: E402
+from engine.execution.orchestrate import run_sweep  # noqa: E402
 from engine.models import load_model  # noqa: E402
 from engine.models.mitra import (  # noqa: E402
     CONFIG_FILE,
@@ -32,8 +31,9 @@ from engine.models.mitra import (  # noqa: E402
     read_checkpoint,
 )
 from engine.models.mitra_checkpoint import make_random_mitra_checkpoint  # noqa: E402
-from engine.orchestrate import run_sweep  # noqa: E402
-from engine.spec import parse_spec  # noqa: E402
+from engine.spec.finetune_config import FinetuneConfig  # noqa: E402
+from engine.spec.sweep_file import parse_spec  # noqa: E402
+from engine.trials.finetune import EpisodeSampler, EvalSplit, finetune
 from tests.conftest import small_spec  # noqa: E402
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.orchestrate import run_sweep
-from engine.plan import make_plan
-from engine.spec import parse_spec
+from engine.execution.orchestrate import run_sweep
+from engine.plan.sweep_plan import make_plan
+from engine.spec.sweep_file import parse_spec
 from tests.conftest import small_spec
 
 MEMBERS = {"members": ["scm", "tableaugment"]}

@@ -12,7 +12,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from engine.errors import DataError, SpecError
+from engine.core.errors import DataError, SpecError
 from engine.models import load_model
 from engine.models.pfn import EmbeddedPFN, build_pfn, bundled_checkpoint_path, load_weights
 from engine.models.pretrain import evaluate_prior, load_config, run_pretraining

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from engine.cli import main
-from engine.orchestrate import run_sweep
-from engine.spec import parse_spec
+from engine.execution.orchestrate import run_sweep
+from engine.spec.sweep_file import parse_spec
 from tests.conftest import small_spec, write_yaml
 
 SLOW_SCM = {"name": "scm", "options": {"bootstrap": 8}}  # fits slow enough to overlap trials
@@ -103,9 +103,9 @@ def test_run_exits_non_zero_when_a_trial_failed(ray_local, tmp_path, capsys):
 def test_a_sweep_runs_as_successive_tune_runs(ray_local, tmp_path, monkeypatch):
     """Beyond ``TUNE_PART`` trials the sweep goes on in further Tune runs over the same searcher:
     every planned trial runs once, and each Tune run holds at most ``TUNE_PART`` trials."""
-    import engine.tune_run
+    import engine.execution.tune_run
 
-    monkeypatch.setattr(engine.tune_run, "TUNE_PART", 2)
+    monkeypatch.setattr(engine.execution.tune_run, "TUNE_PART", 2)
     spec = parse_spec(small_spec(
         tmp_path, datasets=["sklearn/breast_cancer", "sklearn/wine"],
         methods=["finetune", "tableaugment"], grid={"synthetic_scale": [0.5, 1.0],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.results_schema import EVALUATION_COLUMNS, METRICS, RESULT_COLUMNS
+from engine.storage.results_schema import EVALUATION_COLUMNS, METRICS, RESULT_COLUMNS
 
 
 def trial(method: str, dataset: str, fold: int, test: float, *, scale: float = 0.0,

@@ -18,7 +18,7 @@ from engine.report import build_report
 from engine.report.export import Outputs
 from engine.report.load import load_results
 from engine.report.search import best_points, search_section
-from engine.spec import parse_spec
+from engine.spec.sweep_file import parse_spec
 from tests.conftest import small_spec
 
 METHODS = ["finetune", "causalmixft"]
@@ -31,7 +31,7 @@ SEARCH = {"mode": "optuna", "budget": 3, "max_concurrent": 1, "seed": 1,
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory, ray_local) -> tuple[Path, Path]:
     """(grid sweep, search sweep) on the same dataset-fold and methods."""
-    from engine.orchestrate import run_sweep
+    from engine.execution.orchestrate import run_sweep
 
     tmp = tmp_path_factory.mktemp("search_report")
     common = dict(datasets=["sklearn/iris"], methods=METHODS)

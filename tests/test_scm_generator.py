@@ -12,7 +12,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-from engine.errors import CausalMixError
+from engine.core.errors import CausalMixError
 from engine.generators import generator_names, make_generator
 from tests.test_causal_discovery import TRUE_EDGES, linear_gaussian, skeleton_f1
 

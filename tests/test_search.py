@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from engine.errors import SpecError
-from engine.spec import parse_spec
+from engine.core.errors import SpecError
+from engine.spec.sweep_file import parse_spec
 from tests.conftest import small_spec
 
 VOLATILE = ["seconds", "started_at", "finished_at", "finetune_seconds", "scoring_seconds",
@@ -52,7 +52,7 @@ def test_unsearched_dimension_needs_one_grid_value(tmp_path):
 
 
 def test_plan_has_one_study_per_dataset_fold_method(tmp_path):
-    from engine.plan import make_plan
+    from engine.plan.sweep_plan import make_plan
 
     spec = parse_spec(small_spec(tmp_path, search=_search()))
     plan = make_plan(spec)
@@ -71,10 +71,10 @@ def test_plan_has_one_study_per_dataset_fold_method(tmp_path):
 def test_interrupted_study_trials_are_settled(tmp_path):
     """A trial left running with a final record is told from it; one without is asked again
     at the same point and slot; finished ones keep their slots."""
-    from engine.plan import make_plan
-    from engine.store import SweepStore
-    from engine.studies import open_studies
-    from engine.trial import base_row, trial_record
+    from engine.execution.studies import open_studies
+    from engine.plan.sweep_plan import make_plan
+    from engine.storage.store import SweepStore
+    from engine.trials.trial import base_row, trial_record
 
     spec = parse_spec(small_spec(tmp_path, datasets=["sklearn/wine"], methods=["causalmixft"],
                                  search=_search(budget=4)))
@@ -102,7 +102,7 @@ def test_interrupted_study_trials_are_settled(tmp_path):
 
 
 def test_search_sweep_runs_budget_stops_early_and_resumes(tmp_path, ray_local):
-    from engine.orchestrate import run_sweep
+    from engine.execution.orchestrate import run_sweep
 
     search = {"mode": "optuna", "budget": 4, "max_concurrent": 1, "seed": 3,
               "metric": "log_loss",  # continuous: ASHA has no ties to keep everyone
@@ -148,11 +148,11 @@ def test_search_sweep_runs_budget_stops_early_and_resumes(tmp_path, ray_local):
 
 def test_a_study_whose_fit_failed_gets_one_error_row(tmp_path):
     """Its fit failed: one error row under the study's name, the whole budget counted failed."""
-    from engine.plan import make_plan
-    from engine.progress import Progress
-    from engine.store import ResultsBook, SweepStore
-    from engine.studies import open_studies
-    from engine.tune_run import SweepRun
+    from engine.execution.studies import open_studies
+    from engine.execution.tune_run import SweepRun
+    from engine.plan.sweep_plan import make_plan
+    from engine.storage.progress import Progress
+    from engine.storage.store import ResultsBook, SweepStore
 
     spec = parse_spec(small_spec(tmp_path, datasets=["sklearn/wine"], methods=["causalmixft"],
                                  search=_search(budget=4)))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import SpecError
-from engine.finetune_config import FinetuneConfig
-from engine.spec import load_spec, parse_spec
+from engine.core.errors import SpecError
+from engine.spec.finetune_config import FinetuneConfig
+from engine.spec.sweep_file import load_spec, parse_spec
 from tests.conftest import REPO, small_spec, write_yaml
 
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from engine.cli import main
-from engine.orchestrate import run_sweep
-from engine.spec import parse_spec
+from engine.execution.orchestrate import run_sweep
+from engine.spec.sweep_file import parse_spec
 from tests.conftest import S3_TEST_ENV, small_spec, write_yaml
 
 SMALL = {"datasets": ["sklearn/wine"], "methods": ["finetune", "scm"]}
@@ -170,7 +170,7 @@ def test_status_and_report_of_a_missing_s3_sweep(s3_endpoint, capsys):
 
 
 def test_uri_paths_keep_their_query_options():
-    from engine import fsio
+    from engine.storage import fsio
 
     uri = "s3://b/runs/?endpoint_override=h:1&scheme=http"
     leaf = fsio.join(uri, "synthetic", "scm", "fold0")

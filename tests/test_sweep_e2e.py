@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.orchestrate import run_sweep
-from engine.plan import make_plan
-from engine.results_schema import RESULT_COLUMNS
-from engine.spec import parse_spec
+from engine.execution.orchestrate import run_sweep
+from engine.plan.sweep_plan import make_plan
+from engine.spec.sweep_file import parse_spec
+from engine.storage.results_schema import RESULT_COLUMNS
 from tests.conftest import small_spec
 
 
@@ -53,7 +53,7 @@ def test_generator_fits_are_shared_and_see_training_rows_only(mini_sweep):
     spec, sweep_dir = mini_sweep
     fits = sorted((sweep_dir / "synthetic").glob("**/fit.json"))
     assert len(fits) == 2  # one scm fit per dataset-fold, shared by causalmixft and scm
-    from engine.fold_data import load_fold
+    from engine.folds.fold_data import load_fold
 
     fit_table = pd.read_parquet(sweep_dir / "fits.parquet")
     assert len(fit_table) == 2 and (fit_table["status"] == "ok").all()

@@ -19,14 +19,14 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import StratifiedKFold
 
 from engine.cli import main
+from engine.core.errors import CausalMixError, DataError, SpecError
 from engine.data import load_dataset
 from engine.data.tabarena import cache_dir, load_task_splits
 from engine.data.tabarena_meta import MITRA, STUDY, SUITE, get_task, suite_tasks, tabarena_tasks
 from engine.data.tabarena_splits import TaskSplits, label_fingerprint, write_entry
-from engine.errors import CausalMixError, DataError, SpecError
-from engine.fold_data import _cached_dataset, load_fold
-from engine.plan import make_plan
-from engine.spec import load_spec, parse_spec
+from engine.folds.fold_data import _cached_dataset, load_fold
+from engine.plan.sweep_plan import make_plan
+from engine.spec.sweep_file import load_spec, parse_spec
 from tests.conftest import SHARED_DATASETS, small_spec
 
 shared = pytest.mark.skipif(not SHARED_DATASETS.is_dir(),
@@ -265,7 +265,7 @@ def test_kfold_split_is_paired_across_methods(tmp_path):
 def test_sweep_over_shared_csvs_offline(ray_local, tmp_path, monkeypatch, no_network):
     import yaml
 
-    from engine.orchestrate import run_sweep
+    from engine.execution.orchestrate import run_sweep
 
     monkeypatch.setenv("CAUSALMIX_DATA", str(SHARED_DATASETS))
     raw = small_spec(tmp_path, datasets=["tabarena/blood-transfusion-service-center",

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.generator_fits import run_fit
-from engine.plan import make_plan
-from engine.spec import parse_spec
-from engine.trial import run_trial
+from engine.fits.generator_fits import run_fit
+from engine.plan.sweep_plan import make_plan
+from engine.spec.sweep_file import parse_spec
+from engine.trials.trial import run_trial
 from tests.conftest import small_spec
 
 

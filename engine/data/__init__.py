@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from engine.core.errors import DataError
 from engine.data.registry import DATASETS, Dataset, register_dataset
-from engine.errors import DataError
 
 
 def _load_all() -> None:
     import engine.data as pkg
-    from engine.plugins import import_submodules
+    from engine.core.plugins import import_submodules
 
     import_submodules(pkg, skip=("registry", "folds", "preprocess", "local_files",
                                  "tabarena_fetch", "tabarena_split", "mirror_check"))

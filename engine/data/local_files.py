@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.core.errors import DataError
 from engine.data.registry import Dataset
-from engine.errors import DataError
 
 
 def load_local(name: str, path: str | Path, target: str) -> Dataset:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.core.errors import DataError
 from engine.data.tabarena import TABLE_SUFFIXES, find_table, read_frame, target_column
 from engine.data.tabarena_meta import TabArenaTask, closest_names, tabarena_tasks, task_names
-from engine.errors import DataError
 
 ROW_TOLERANCE = 0.01  # relative
 FEATURE_TOLERANCE = 2  # columns

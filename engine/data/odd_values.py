@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.errors import DataError
+from engine.core.errors import DataError
 
 MAX_ABS_VALUE = 1e30
 """Larger magnitudes overflow float32 models and squared sums; rescale such columns first."""

@@ -12,8 +12,8 @@ import os
 
 import pandas as pd
 
+from engine.core.errors import DataError
 from engine.data.registry import Dataset
-from engine.errors import DataError
 
 
 def load_openml(data_id: int, name: str | None = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from engine.errors import DataError
+from engine.core.errors import DataError
 
 CLIP = 10.0
 

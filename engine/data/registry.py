@@ -9,8 +9,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from engine.errors import DataError
-from engine.registry import Registry
+from engine.core.errors import DataError
+from engine.core.registry import Registry
 
 
 @dataclass

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.core.errors import DataError
 from engine.data.registry import Dataset, register_dataset
 from engine.data.tabarena_meta import TabArenaTask, get_task, tabarena_tasks
 from engine.data.tabarena_splits import TaskSplits, splits_path
-from engine.errors import DataError
 
 TABLE_SUFFIXES = (".parquet", ".csv")
 

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.core.errors import CausalMixError, DataError, MissingExtraError
 from engine.data.tabarena_meta import TabArenaTask
 from engine.data.tabarena_splits import TaskSplits, label_fingerprint, write_entry
-from engine.errors import CausalMixError, DataError, MissingExtraError
 
 
 def _openml(task: TabArenaTask) -> Any:

@@ -16,7 +16,7 @@ from importlib import resources
 
 import pandas as pd
 
-from engine.errors import DataError
+from engine.core.errors import DataError
 
 SUITE = "tabarena-v0.1"
 STUDY = "reference-study"

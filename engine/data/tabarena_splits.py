@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.core.errors import DataError
 from engine.data.tabarena_meta import TabArenaTask
-from engine.errors import DataError
 
 
 def label_fingerprint(y: pd.Series | np.ndarray) -> str:
@@ -74,7 +74,7 @@ def splits_path(directory: Path, name: str) -> Path:
 def write_entry(directory: Path, task: TabArenaTask, frame: pd.DataFrame,
                 splits: TaskSplits) -> Path:
     """Write ``<name>.splits.npz`` then ``<name>.parquet`` atomically (temp + rename)."""
-    from engine.store import atomic_write_bytes, atomic_write_parquet
+    from engine.storage.store import atomic_write_bytes, atomic_write_parquet
 
     atomic_write_bytes(splits_path(directory, task.name), splits.to_bytes())
     path = directory / f"{task.name}.parquet"

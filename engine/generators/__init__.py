@@ -9,7 +9,7 @@ from engine.generators.base import GENERATORS, Generator, register_generator
 
 def _load_all() -> None:
     import engine.generators as pkg
-    from engine.plugins import import_submodules
+    from engine.core.plugins import import_submodules
 
     import_submodules(pkg)
 

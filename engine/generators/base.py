@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from engine.errors import CausalMixError
+from engine.core.errors import CausalMixError
+from engine.core.registry import Registry
 from engine.generators.determinism import fixed_threads
-from engine.registry import Registry
 
 
 class Generator(ABC):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.errors import CausalMixError, MissingExtraError
+from engine.core.errors import CausalMixError, MissingExtraError
 from engine.generators.base import Generator, register_generator
 from engine.generators.tableaugment import proportional_counts
 

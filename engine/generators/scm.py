@@ -71,7 +71,7 @@ from engine.causal.discovery import (
     resolve_test,
     seeded_global_numpy,
 )
-from engine.errors import CausalMixError
+from engine.core.errors import CausalMixError
 from engine.generators.base import Generator, register_generator
 
 REGRESSORS = ("linear", "ridge", "hgb", "rf", "hnm", "hnm_linear", "auto")

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from engine.errors import CausalMixError
+from engine.core.errors import CausalMixError
 from engine.generators.base import Generator, register_generator
 from engine.generators.tableaugment import TableCodec, label_codes, proportional_counts
 

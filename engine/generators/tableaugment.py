@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.errors import CausalMixError
+from engine.core.errors import CausalMixError
 from engine.generators.base import Generator, register_generator
 
 # ---------------------------------------------------------------------------- shared helpers

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.errors import DataError
-from engine.registry import Registry
+from engine.core.errors import DataError
+from engine.core.registry import Registry
 
 
 class InContextClassifier(ABC):
@@ -131,7 +131,7 @@ def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
 
 def _load_all() -> None:
     import engine.models as pkg
-    from engine.plugins import import_submodules
+    from engine.core.plugins import import_submodules
 
     import_submodules(pkg, skip=("base", "prior", "pretrain", "architecture"))
 

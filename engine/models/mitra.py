@@ -1,5 +1,5 @@
 """The Mitra backend (``model: {name: mitra}``): AutoGluon's ``Tab2D`` network, fine-tuned by
-the project's own episodic loop (``engine.finetune``), not by AutoGluon's trainer.
+the project's own episodic loop (``engine.trials.finetune``), not by AutoGluon's trainer.
 
 Weights come from a local ``checkpoint`` (a directory in the Hugging Face layout, ``config.json``
 + ``model.safetensors``, or a single file, see :func:`read_checkpoint`) or from the Hugging Face
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from engine.errors import CausalMixError, DataError, MissingExtraError
+from engine.core.errors import CausalMixError, DataError, MissingExtraError
 from engine.models.base import InContextClassifier, register_model
 
 if TYPE_CHECKING:

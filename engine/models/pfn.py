@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.errors import CausalMixError
+from engine.core.errors import CausalMixError
 from engine.models.architecture import PFNConfig, PFNTransformer
 from engine.models.base import InContextClassifier, register_model
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from engine.errors import SpecError
+from engine.core.errors import SpecError
 from engine.models.architecture import PFNConfig, PFNTransformer
 from engine.models.prior import PriorConfig, TaskBatch, sample_batch, sample_context_size
 
@@ -406,7 +406,7 @@ def _new_state(cfg: PretrainConfig, device: torch.device) -> RunState:
 
 def _init_from(state: RunState, path: str, device: torch.device) -> None:
     """Start from a shippable weights file or from another run's ``last.pt``."""
-    from engine.errors import CausalMixError
+    from engine.core.errors import CausalMixError
 
     if not Path(path).is_file():
         raise CausalMixError(f"init_from: file not found: {path}")

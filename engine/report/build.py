@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from engine.fsio import Location, as_location, delete, is_uri, join, shown, staged
 from engine.report import html
 from engine.report.curves import best_mix_per_dataset, bootstrap_bands, scaling_table
 from engine.report.definitions import DEFINITIONS
@@ -31,6 +30,7 @@ from engine.report.selection import select_by_validation
 from engine.report.stats import average_ranks, block_matrix, friedman_test, nemenyi_cd
 from engine.report.tables import grid_summary, method_summary, paper_table
 from engine.report.tensorboard import write_tensorboard
+from engine.storage.fsio import Location, as_location, delete, is_uri, join, shown, staged
 
 IMPROVEMENT = score_column("improvement", PRIMARY_METRIC)
 FAILED_COLUMNS = ["source", "trial_id", "method", "dataset", "fold", "seed", "synthetic_scale",
@@ -40,7 +40,7 @@ FAILED_COLUMNS = ["source", "trial_id", "method", "dataset", "fold", "seed", "sy
 def build_report(sweep_dirs: list[Location], out_dir: Location | None = None) -> Location:
     """Build the report for one or several sweeps and return the output directory.
 
-    Sweeps and the output may be local folders or URIs (``engine.fsio``); files bound for a
+    Sweeps and the output may be local folders or URIs (``engine.storage.fsio``); files bound for a
     URI are written locally first and uploaded when the report is done.
     Default ``out_dir`` is ``<first sweep dir>/report``. With a single sweep directory the
     scaling curves (``scaling_curves.csv``, ``scaling_<method>.png``) are also written into

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.results_schema import (
+from engine.storage.results_schema import (
     EVALUATION_COLUMNS,
     METRICS,
     RESULT_COLUMNS,

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.errors import CausalMixError
-from engine.fsio import Location, is_dir, join, read_parquet, shown
-from engine.results_schema import EVALUATION_COLUMNS, RESULT_COLUMNS
+from engine.core.errors import CausalMixError
+from engine.storage.fsio import Location, is_dir, join, read_parquet, shown
+from engine.storage.results_schema import EVALUATION_COLUMNS, RESULT_COLUMNS
 
 
 class ReportInputError(CausalMixError):
@@ -166,7 +166,7 @@ def results_problem(sweep_dir: Location) -> str | None:
     try:
         found = is_dir(sweep_dir)
     except Exception as exc:  # noqa: BLE001 - e.g. an unknown URI scheme or no such bucket
-        from engine.fsio import first_line
+        from engine.storage.fsio import first_line
 
         return f"{shown(sweep_dir)}: cannot be read ({first_line(exc)})"
     if not found:
@@ -188,7 +188,7 @@ def usable_sweep_dirs(sweep_dirs: list[Location]) -> list[Location]:
     """The sweeps that can be reported. A damaged results table is rebuilt from the sweep's
     trial records when it has any; other damaged sweeps are left out with a warning, and when
     none is left the first problem is the error."""
-    from engine.store import SweepStore
+    from engine.storage.store import SweepStore
 
     usable, problems = [], []
     for d in sweep_dirs:
@@ -209,7 +209,7 @@ def usable_sweep_dirs(sweep_dirs: list[Location]) -> list[Location]:
 
 
 def _has_records(sweep_dir: Location) -> bool:
-    from engine.store import SweepStore
+    from engine.storage.store import SweepStore
 
     try:
         return SweepStore(sweep_dir).has_trial_records()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from engine.report.load import FOLD_KEYS
-from engine.results_schema import HIGHER_IS_BETTER, METRICS
+from engine.storage.results_schema import HIGHER_IS_BETTER, METRICS
 
 PRIMARY_METRIC = "roc_auc"
 SCORE_KINDS: dict[str, bool] = {"improvement": True, "normalized_error": False}

@@ -13,7 +13,7 @@ from engine.report.plots import plt, safe_name
 from engine.report.reference import REFERENCE_METHOD, ordered_methods
 from engine.report.scores import PRIMARY_METRIC
 from engine.report.selection import SELECTION_COLUMN, select_by_validation
-from engine.results_schema import HIGHER_IS_BETTER
+from engine.storage.results_schema import HIGHER_IS_BETTER
 
 STUDY_KEYS: list[str] = ["method", *FOLD_KEYS, "sweep", "source", "search"]
 """One Optuna study of one sweep (its name is ``search``; ``source`` is the sweep folder)."""

@@ -15,11 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from engine import fsio
 from engine.report import html
 from engine.report.export import Outputs
 from engine.report.plots import plt, safe_name
 from engine.report.reference import ordered_methods
+from engine.storage import fsio
 
 SEARCH_DB = ("search", "optuna.db")
 MAX_PLOTTED_STUDIES = 6

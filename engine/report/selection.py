@@ -9,7 +9,7 @@ import pandas as pd
 
 from engine.report.load import FOLD_KEYS
 from engine.report.scores import PRIMARY_METRIC
-from engine.results_schema import HIGHER_IS_BETTER
+from engine.storage.results_schema import HIGHER_IS_BETTER
 
 SELECTION_COLUMN = f"val_{PRIMARY_METRIC}"
 POINT = "_point"  # grouping helper: '' for grid rows, one value per search trial

@@ -14,7 +14,7 @@ from engine.report.reference import (
 )
 from engine.report.scores import PRIMARY_METRIC, SCORE_KINDS, score_column
 from engine.report.stats import average_ranks, block_matrix, holm, wilcoxon_test, win_rate
-from engine.results_schema import METRICS
+from engine.storage.results_schema import METRICS
 
 
 def describe(values: pd.Series) -> dict[str, float]:

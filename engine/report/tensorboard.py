@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from engine.report.plots import safe_name
-from engine.results_schema import METRICS
+from engine.storage.results_schema import METRICS
 
 HPARAM_COLUMNS = ["method", "generator", "dataset", "fold", "seed", "synthetic_scale",
                   "mix_ratio", "model", "status"]

@@ -1,0 +1,1 @@
+"""Foundation: typed one-line errors, the plug-in registry and plug-in loading."""

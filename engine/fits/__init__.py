@@ -1,0 +1,2 @@
+"""Fits: one generator fit per (dataset, fold, generator, options), its synthetic table
+and fidelity report."""

@@ -1,0 +1,82 @@
+"""Live progress of a sweep: one readable line at a time, and ``status.json`` for
+``causalmix status`` from another shell."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from engine.storage.fsio import Location, shown
+from engine.storage.store import SweepStore, atomic_write_json, read_json
+
+STALE_SECONDS = 120  # a status older than this means the driver is gone
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+class Progress:
+    """Counts of fits and trials; ``line()`` for the log, ``save()`` for ``status.json``."""
+
+    def __init__(self, store: SweepStore, sweep: str, trials_total: int, trials_reused: int,
+                 fits_total: int, fits_reused: int) -> None:
+        self.store, self.sweep = store, sweep
+        self.started = time.time()
+        self.fits = {"total": fits_total, "reused": fits_reused, "done": 0, "running": 0,
+                     "failed": 0}
+        self.trials = {"total": trials_total, "reused": trials_reused, "done": 0,
+                       "running": 0, "failed": 0}
+        self.last_save = 0.0
+
+    def eta(self) -> float | None:
+        finished = self.trials["done"] + self.trials["failed"]
+        left = self.trials["total"] - self.trials["reused"] - finished
+        if finished == 0:
+            return None
+        return (time.time() - self.started) / finished * left
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"sweep": self.sweep, "host": socket.gethostname(), "pid": os.getpid(),
+                "started_at": self.started, "updated_at": time.time(), "fits": dict(self.fits),
+                "trials": dict(self.trials), "eta_seconds": self.eta(), "finished": False}
+
+    def line(self) -> str:
+        return format_status(self.snapshot())
+
+    def save(self, force: bool = False, finished: bool = False) -> None:
+        if force or finished or time.monotonic() - self.last_save > 5:
+            snap = self.snapshot()
+            snap["finished"] = finished
+            atomic_write_json(self.store.status_path, snap)
+            self.last_save = time.monotonic()
+
+
+def format_status(snap: dict[str, Any]) -> str:
+    f, t = snap["fits"], snap["trials"]
+    elapsed = snap["updated_at"] - snap["started_at"]
+    eta = snap.get("eta_seconds")
+    return (f"fits {f['done'] + f['reused']}/{f['total']} done ({f['running']} running, "
+            f"{f['failed']} failed) | trials {t['done'] + t['reused']}/{t['total']} done "
+            f"({t['running']} running, {t['failed']} failed) | elapsed {_duration(elapsed)}"
+            f" | ETA {'?' if eta is None else _duration(eta)}")
+
+
+def read_status(sweep_dir: Location) -> str:
+    """The status of a running or finished sweep, as one or two lines."""
+    from engine.core.errors import CausalMixError
+
+    snap = read_json(SweepStore(sweep_dir).status_path)
+    if not snap:
+        raise CausalMixError(f"{shown(sweep_dir)}: no status.json (not a sweep folder, or a sweep "
+                             "that never started)")
+    state = "finished" if snap.get("finished") else "running"
+    age = time.time() - snap["updated_at"]
+    if not snap.get("finished") and age > STALE_SECONDS:
+        state = f"stopped? (no update for {_duration(age)}; rerun the sweep to resume)"
+    return f"{snap['sweep']}: {state}\n{format_status(snap)}"

@@ -1,0 +1,1 @@
+"""Trials: one trial of the grid or search: zero-shot score, episodic fine-tuning, metrics."""
