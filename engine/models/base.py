@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -127,21 +126,3 @@ MODELS: Registry[ModelFactory] = Registry("model")
 def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
     """Register a factory ``f(device=..., **options) -> InContextClassifier`` as ``name``."""
     return MODELS.register(name)
-
-
-def _load_all() -> None:
-    import engine.models as pkg
-    from engine.core.plugins import import_submodules
-
-    import_submodules(pkg, skip=("base", "prior", "pretrain", "architecture"))
-
-
-def load_model(name: str, device: str = "cpu", **options: Any) -> InContextClassifier:
-    """Build the model registered as ``name`` (weights loaded, ready for ``fit``)."""
-    _load_all()
-    return MODELS.get(name)(device=device, **options)
-
-
-def model_names() -> list[str]:
-    _load_all()
-    return MODELS.names()

@@ -123,7 +123,8 @@ def model_identity(model: dict[str, Any]) -> dict[str, Any]:
 def model_version(name: str) -> int | None:
     """A model backend's ``VERSION``: bumped when the same options and weights predict or
     fine-tune differently."""
-    from engine.models.base import MODELS, model_names
+    from engine.models import model_names
+    from engine.models.base import MODELS
 
     if name not in model_names():
         return None

@@ -53,7 +53,8 @@ def check_generator_options(generator: str, options: dict[str, Any]) -> None:
 def check_model_options(model: str, options: dict[str, Any]) -> None:
     """Names checked against the model factory's options, and values against its ``CHOICES``
     (option -> allowed values) where it lists them; weights are not loaded here."""
-    from engine.models.base import MODELS, model_names
+    from engine.models import model_names
+    from engine.models.base import MODELS
 
     model_names()
     factory = MODELS.get(model)
