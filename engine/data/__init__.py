@@ -1,4 +1,4 @@
-"""Datasets: a registry of offline and downloadable tables, fold plans and preprocessing."""
+"""Datasets: a registry of offline and downloadable tables, and their preprocessing."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ def _load_all() -> None:
     import engine.data as pkg
     from engine.core.plugins import import_submodules
 
-    import_submodules(pkg, skip=("registry", "folds", "preprocess", "local_files",
-                                 "tabarena_fetch", "tabarena_split", "mirror_check"))
+    import_submodules(pkg, skip=("registry", "preprocess", "local_files", "tabarena_fetch",
+                                 "tabarena_splits", "mirror_check"))
 
 
 def dataset_names() -> list[str]:
