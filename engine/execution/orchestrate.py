@@ -99,7 +99,7 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
     progress = Progress(store, spec.name, plan.planned_trials, plan.planned_trials - left,
                         len(fits), len(reused))
     run = SweepRun(store, book, progress, todo, pending, {f.out_dir for f in reused},
-                   [st for st in studies if st.left > 0], spec.search)
+                   [st for st in studies if st.left > 0], spec.search, spec.tracking)
     r = spec.resources
     slots = r.max_concurrent_fits or fit_slots(nodes, r.generator_cpus, r.trial_cpus,
                                                r.trial_gpus)
@@ -249,5 +249,6 @@ def plan_summary(spec: SweepSpec) -> dict[str, Any]:
             "largest_synthetic_table": plan.largest_fit,
             "max_synthetic_rows": spec.max_synthetic_rows,
             "per_method": per_method, "storage": shown(spec.sweep_dir),
-            "resources": asdict(spec.resources)}
+            "resources": asdict(spec.resources),
+            **({"tracking": spec.tracking.shown()} if spec.tracking else {})}
 

@@ -21,6 +21,7 @@ from engine.execution.fit_pool import FitPool
 from engine.execution.tune_search import ReadyTrials, StudySearcher, resolve_job
 from engine.plan.sweep_plan import FitJob, StudyJob, TrialJob
 from engine.spec.search import SearchSpec
+from engine.spec.tracking import TrackingSpec
 from engine.storage.fsio import makedirs, shown
 from engine.storage.progress import Progress
 from engine.storage.store import ResultsBook, SweepStore
@@ -44,9 +45,11 @@ class SweepRun:
 
     def __init__(self, store: SweepStore, book: ResultsBook, progress: Progress,
                  trials: list[TrialJob], fits: list[FitJob], ready_fits: set[str],
-                 studies: list[Any] | None = None, search: SearchSpec | None = None) -> None:
+                 studies: list[Any] | None = None, search: SearchSpec | None = None,
+                 tracking: TrackingSpec | None = None) -> None:
         self.store, self.book, self.progress = store, book, progress
         self.search = search or SearchSpec()
+        self.tracking = tracking  # MLflow / W&B callbacks for every Tune run (part)
         self.studies = studies or []
         self.study_jobs: dict[str, StudyJob] = {st.job.name: st.job for st in self.studies}
         self.searcher: ReadyTrials = ReadyTrials(trials, ready_fits, self.fail_trial)
@@ -238,6 +241,8 @@ def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
     left = len(jobs) + sum(max(0, st.left) for st in run.studies)
     scheduler, name, part = _scheduler(run), f"run-{time.strftime('%Y%m%d-%H%M%S')}", 1
     log(f"fine-tuning: {left} trials on Ray Tune (logs: {shown(run.store.tune_dir)})")
+    if run.tracking is not None:
+        log(f"tracking: each trial logged to {run.tracking.shown()}")
     while left > 0:
         n = min(TUNE_PART, left)
         grid = _tuner(run, trainable, scheduler, n, max_concurrent, verbose,
@@ -252,6 +257,11 @@ def _tuner(run: SweepRun, trainable: Any, scheduler: LiveFIFO, samples: int,
            max_concurrent: int | None, verbose: int, name: str,
            by_id: dict[str, TrialJob]) -> tune.Tuner:
     storage_path, storage_fs = run.store.tune_storage()  # URIs: Tune writes through pyarrow
+    callbacks: list[Any] = [_Callback(run, by_id)]
+    if run.tracking is not None:
+        from engine.execution.tracking import tracking_callbacks
+
+        callbacks += tracking_callbacks(run.tracking, run.progress.sweep)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -262,7 +272,7 @@ def _tuner(run: SweepRun, trainable: Any, scheduler: LiveFIFO, samples: int,
         ),
         run_config=tune.RunConfig(
             name=name, storage_path=storage_path, storage_filesystem=storage_fs,
-            verbose=verbose, callbacks=[_Callback(run, by_id)],
+            verbose=verbose, callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=1),
         ),
     )

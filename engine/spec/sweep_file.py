@@ -19,11 +19,12 @@ from engine.spec.finetune_config import FinetuneConfig as FinetuneSpec
 from engine.spec.methods import METHODS
 from engine.spec.plugin_options import check_generator_options, check_model_options
 from engine.spec.search import SearchSpec, parse_search
+from engine.spec.tracking import TrackingSpec, parse_tracking
 
 TOP_LEVEL_FIELDS = {
     "name", "seed", "storage", "datasets", "folds", "outer_folds", "n_train", "val_fraction",
     "max_test_rows", "methods", "grid", "model", "finetune", "resources", "preprocessing",
-    "split", "data_dir", "max_synthetic_rows", "search",
+    "split", "data_dir", "max_synthetic_rows", "search", "tracking",
 }
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 2**31 - 1  # bound for every other integer field
@@ -93,6 +94,7 @@ class SweepSpec:
     data_dir: str | None = None  # mirror directory of <name>.parquet/.csv (no network)
     max_synthetic_rows: int = DEFAULT_MAX_SYNTHETIC_ROWS  # cap on one fit's synthetic table
     search: SearchSpec = field(default_factory=SearchSpec)  # grid, or an Optuna search
+    tracking: TrackingSpec | None = None  # MLflow / W&B logging of the trials (no cache input)
     source: str = "<memory>"
 
     @property
@@ -170,7 +172,7 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
         max_test_rows=max_test_rows, methods=methods, synthetic_scales=scales,
         mix_ratios=mixes, model=model, finetune=finetune, resources=resources,
         preprocessing=prep, split=split, data_dir=data_dir, max_synthetic_rows=cap,
-        search=search, source=source,
+        search=search, tracking=parse_tracking(v, raw.get("tracking"), name), source=source,
     )
 
 
