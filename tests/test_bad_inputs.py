@@ -61,6 +61,15 @@ def _data(make: Callable[[Path], Path], command: str = "validate",
     return build
 
 
+def _names(tmp: Path, *names: str) -> list[str]:
+    """A sweep whose local datasets carry ``names`` (one CSV each)."""
+    refs = []
+    for i, name in enumerate(names):
+        path = _csv(tmp).rename(tmp / f"d{i}.csv")
+        refs.append({"name": name, "path": str(path), "target": "label"})
+    return ["validate", str(_spec(tmp, datasets=refs, methods=["finetune"]))]
+
+
 def _parquet(frame: pd.DataFrame) -> Callable[[Path], Path]:
     def make(tmp: Path) -> Path:
         frame.to_parquet(tmp / "data.parquet")
@@ -106,6 +115,15 @@ CASES: list[Case] = [
     ("binary file", lambda tmp: (_file(tmp, "b.yaml").write_bytes(b"\xff\xfe\x00\x81"),
                                  ["validate", str(tmp / "b.yaml")])[1], "<file>"),
     ("top level is a list", _raw("- a\n- b\n"), "mapping"),
+    ("duplicate key", _raw("name: t\ndatasets: [sklearn/iris]\nmethods: [finetune]\n"
+                           "methods: [causalmixft]\n"), "'methods': duplicate key (line 4"),
+    ("duplicate nested key", _raw("name: t\ndatasets: [sklearn/iris]\nmethods: [finetune]\n"
+                                  "finetune:\n  steps: 5\n  steps: 6\n"), "'steps': duplicate"),
+    ("dataset folders collide", lambda tmp: _names(tmp, "d a", "d_a"), "share the folder 'd_a'"),
+    ("dataset name too long", lambda tmp: _names(tmp, "x" * 300), "300 characters"),
+    ("sweep name too long", _validate(name="s" * 200), "at most 120"),
+    ("table too small for its folds", _data(lambda tmp: _csv(tmp, rows=5)),
+     "local fold 0"),
     ("empty file", _raw(""), "mapping"),
     ("unknown top-level field", _validate(colour="red"), "'colour'"),
     ("name missing", _validate(name=None), "'name'"),

@@ -170,8 +170,8 @@ def check_fold_sizes(plan: SweepPlan, offline_only: bool = False) -> None:
     """Refuse an ``n_train`` larger than the rows a dataset-fold can give (no silent shortfall).
 
     With ``offline_only`` (``causalmix validate``) only datasets readable without the network
-    are checked. Folds that fail for other data reasons are left to their trials, which record
-    the error."""
+    are checked. A fold that cannot be drawn at all (too few rows for the outer folds, a class
+    too small) is refused the same way, so ``validate ok`` is a promise the run keeps."""
     from engine.core.errors import DataError
     from engine.data import load_dataset
     from engine.folds.fold_data import load_fold
@@ -193,8 +193,8 @@ def check_fold_sizes(plan: SweepPlan, offline_only: bool = False) -> None:
         seen.add((name, ref.fold))
         try:
             split = load_fold(ref).split
-        except DataError:
-            continue
+        except DataError as exc:  # e.g. a table too small for its outer folds: a run would fail
+            raise CausalMixError(f"{exc} (fold {ref.fold}, n_train={ref.n_train})") from None
         got = len(split.train) + len(split.val)
         if got < ref.n_train:
             raise CausalMixError(

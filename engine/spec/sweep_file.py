@@ -20,6 +20,7 @@ from engine.spec.methods import METHODS
 from engine.spec.plugin_options import check_generator_options, check_model_options
 from engine.spec.search import SearchSpec, parse_search
 from engine.spec.tracking import TrackingSpec, parse_tracking
+from engine.spec.yaml_loading import DuplicateKeyError, UniqueKeyLoader, folder_name_problem
 
 TOP_LEVEL_FIELDS = {
     "name", "seed", "storage", "datasets", "folds", "outer_folds", "n_train", "val_fraction",
@@ -116,7 +117,10 @@ def load_spec(path: str | Path, storage: str | None = None) -> SweepSpec:
     if not p.is_file():
         raise SpecError(src, "<file>", "no such file")
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = yaml.load(p.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except DuplicateKeyError as exc:
+        raise SpecError(src, exc.key, f"duplicate key (line {exc.line}; first at line "
+                        f"{exc.first})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -143,6 +147,8 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
     name = v.string(raw, "name", required=True)
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise SpecError(source, "name", "use letters, digits, '-', '_' and '.' only")
+    if problem := folder_name_problem([name], "sweep"):
+        raise SpecError(source, "name", problem)
     seed = v.integer(raw, "seed", default=0, minimum=0, maximum=MAX_SEED)
     storage = _storage(v, raw, name)
 
@@ -301,6 +307,9 @@ def _datasets(v: _Validator, raw: dict, base: Path,
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise SpecError(v.source, "datasets", f"duplicate dataset name {sorted(dup)[0]!r}")
+    problem = folder_name_problem(names, "dataset")
+    if problem:
+        raise SpecError(v.source, "datasets", problem)
     return tuple(out)
 
 
