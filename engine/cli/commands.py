@@ -12,11 +12,24 @@ from typing import Any
 from engine.core.errors import CausalMixError
 from engine.storage.fsio import Location, as_location, join, shown
 
+EXIT_CODES = """exit status:
+  0    done (run: every trial ok; status: the sweep finished)
+  1    run: the sweep finished with trials in error (the results say which)
+  2    bad input: the sweep file, data, storage or arguments (one line says what)
+  3    internal error (one line; CAUSALMIX_DEBUG=1 shows the traceback)
+  4    status: the sweep is running
+  5    status: the sweep is stale (its driver is gone before it finished; rerun to resume)
+  130  interrupted (Ctrl-C); run the same command again to resume"""
+
 
 def _parser() -> argparse.ArgumentParser:
+    from engine import __version__
+
     p = argparse.ArgumentParser(prog="causalmix", description="CausalMix Sweep: fine-tune tabular "
                                 "foundation models on real + SCM-synthetic rows, swept over "
-                                "synthetic scale x mix ratio, on Ray.")
+                                "synthetic scale x mix ratio, on Ray.", epilog=EXIT_CODES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"causalmix {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run or resume a sweep")
@@ -111,10 +124,11 @@ def _dispatch(args: argparse.Namespace) -> int:
                               worker_logs=args.worker_logs)
         return _errors_exit(sweep_dir)
     if args.command == "status":
-        from engine.storage.progress import read_status
+        from engine.storage.progress import STATE_EXIT, read_status
 
-        print(read_status(as_location(args.sweep_dir)))
-        return 0
+        state, text = read_status(as_location(args.sweep_dir))
+        print(text)
+        return STATE_EXIT[state]
     if args.command == "validate":
         from engine.execution.orchestrate import check_fold_sizes, plan_summary
         from engine.plan.sweep_plan import make_plan

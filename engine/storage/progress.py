@@ -67,16 +67,44 @@ def format_status(snap: dict[str, Any]) -> str:
             f" | ETA {'?' if eta is None else _duration(eta)}")
 
 
-def read_status(sweep_dir: Location) -> str:
-    """The status of a running or finished sweep, as one or two lines."""
+STATE_EXIT = {"finished": 0, "running": 4, "stale": 5}
+"""``causalmix status`` exit code per state, so that a shell script can wait on a sweep."""
+
+
+def sweep_state(snap: dict[str, Any]) -> str:
+    """``finished``, ``running``, or ``stale``: the driver is gone (its pid is dead on this host,
+    or it has not written for ``STALE_SECONDS``) before the sweep finished."""
+    if snap.get("finished"):
+        return "finished"
+    if snap.get("host") == socket.gethostname() and not _alive(int(snap.get("pid") or 0)):
+        return "stale"
+    return "stale" if time.time() - snap["updated_at"] > STALE_SECONDS else "running"
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def read_status(sweep_dir: Location) -> tuple[str, str]:
+    """(state, text): the state of a running or finished sweep and its status in two lines."""
     from engine.core.errors import CausalMixError
 
     snap = read_json(SweepStore(sweep_dir).status_path)
     if not snap:
         raise CausalMixError(f"{shown(sweep_dir)}: no status.json (not a sweep folder, or a sweep "
                              "that never started)")
-    state = "finished" if snap.get("finished") else "running"
-    age = time.time() - snap["updated_at"]
-    if not snap.get("finished") and age > STALE_SECONDS:
-        state = f"stopped? (no update for {_duration(age)}; rerun the sweep to resume)"
-    return f"{snap['sweep']}: {state}\n{format_status(snap)}"
+    state = sweep_state(snap)
+    shown_state = state
+    if state == "stale":
+        age = _duration(time.time() - snap["updated_at"])
+        shown_state = (f"stale (driver {snap.get('host')}:{snap.get('pid')} gone, last update "
+                       f"{age} ago; rerun the sweep to resume)")
+    return state, f"{snap['sweep']}: {shown_state}\n{format_status(snap)}"
