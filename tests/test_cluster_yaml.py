@@ -94,21 +94,83 @@ def test_every_node_type_names_its_ami(cfg):
         assert node_type["node_config"].get("ImageId"), name
 
 
-def test_project_is_synced_and_installed(cfg):
-    assert "." in cfg["file_mounts"].values()
-    target = next(k for k, v in cfg["file_mounts"].items() if v == ".")
-    assert any(f"cd {target}" in c and "pip install" in c and " -e " in c
-               for c in cfg["setup_commands"])
-    for pattern in (".venv", "results", ".git"):
-        assert pattern in cfg["rsync_exclude"], pattern
+def _tree(root: Path) -> None:
+    """A checkout with the folders the launcher must never hash or sync."""
+    for rel in (".git/HEAD", ".venv/bin/python", "results/s/results.parquet", "engine/a.py",
+                "dist/causalmix_sweep-0.1.0-py3-none-any.whl"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+
+
+def test_file_mounts_hash_only_the_wheel(cfg, tmp_path, monkeypatch):
+    """Ray's own file-mount hash (what decides whether `ray up` re-runs node setup) sees the
+    wheel folder only: changing .git, .venv or results changes nothing, a new wheel does."""
+    from ray.autoscaler._private.util import hash_runtime_conf
+
+    _tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    mounts = cfg["file_mounts"]
+    assert not any(Path(local).resolve() == tmp_path for local in mounts.values())
+
+    def contents_hash() -> str:
+        return hash_runtime_conf(mounts, None, {}, generate_file_mounts_contents_hash=True)[1]
+
+    before = contents_hash()
+    for rel in (".git/HEAD", ".venv/bin/python", "results/s/results.parquet", "engine/a.py"):
+        (tmp_path / rel).write_text("changed")
+    assert contents_hash() == before
+    (tmp_path / "dist/causalmix_sweep-0.1.0-py3-none-any.whl").write_text("new build")
+    assert contents_hash() != before
+
+
+def _stubs(tmp_path: Path) -> tuple[Path, Path]:
+    """Executables that record their calls instead of touching the machine."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    for name, code in (("sudo", 0), ("mount", 0), ("mountpoint", 1), ("dpkg", 0),
+                       ("apt-get", 0), ("pip", 0), ("nvidia-smi", 1), ("chown", 0)):
+        stub = bin_dir / name
+        stub.write_text(f'#!/bin/bash\necho "{name} $*" >> {log}\nexit {code}\n')
+        stub.chmod(0o755)
+    return bin_dir, log
+
+
+def _run_node_setup(cfg: dict[str, Any], tmp_path: Path, efs_id: str) -> str:
+    import subprocess
+
+    bin_dir, log = _stubs(tmp_path)
+    home = tmp_path / "home"
+    (home / "causalmix-dist").mkdir(parents=True)
+    (home / "causalmix-dist" / "causalmix_sweep-0.1.0-py3-none-any.whl").write_text("")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(home)}
+    for command in cfg["initialization_commands"] + cfg["setup_commands"]:
+        command = command.replace("EFS_ID=;", f"EFS_ID={efs_id};")
+        proc = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, (command, proc.stderr)
+    return log.read_text() if log.exists() else ""
+
+
+def test_node_setup_without_efs_mounts_nothing(cfg, tmp_path):
+    assert any("EFS_ID=;" in c for c in cfg["initialization_commands"]), "EFS_ID empty by default"
+    calls = _run_node_setup(cfg, tmp_path, "")
+    assert "mount " not in calls and "apt-get" not in calls
+    assert "pip install -q " + str(tmp_path / "home/causalmix-dist") in calls  # the wheel
+
+
+def test_node_setup_with_efs_mounts_it(cfg, tmp_path):
+    calls = _run_node_setup(cfg, tmp_path, "fs-0123")
+    assert "fs-0123.efs.us-east-1.amazonaws.com:/ /mnt/efs" in calls
 
 
 def test_documented_storage_is_shared(cfg):
-    """The run command in the comments stores under a folder bind-mounted on every node."""
+    """The run command in the comments stores on S3 or under a folder bind-mounted on every
+    node."""
     runs = [ln for ln in CLUSTER_YAML.read_text().splitlines() if "causalmix run" in ln]
     storage = [m for ln in runs for m in re.findall(r"--storage\s+(\S+)", ln)]
     assert storage, "document the run command with its --storage"
     mounts = [opt.split()[1].split(":")[1] for opt in cfg["docker"]["run_options"]
               if opt.startswith("-v ")]
     for path in storage:
-        assert any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts), path
+        shared = any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts)
+        assert shared or path.startswith("s3://"), path
