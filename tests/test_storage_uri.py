@@ -203,3 +203,16 @@ def test_s3_search_keeps_its_studies_in_the_bucket(ray_local, s3_endpoint, tmp_p
     capsys.readouterr()
     run_sweep(spec, report=False)
     assert "2 reused, 0 to run" in capsys.readouterr().out
+
+
+def test_s3_lease_refuses_a_second_driver(s3_endpoint):
+    """The lease on an object store: write, settle, read back; a second driver is refused."""
+    from engine.core.errors import SweepLockedError
+    from engine.storage import fsio
+    from engine.storage.lease import SweepLease
+
+    uri = f"s3://sweeps/lease-test/lease.json?endpoint_override={s3_endpoint}&scheme=http"
+    with SweepLease(uri, "s"):
+        with pytest.raises(SweepLockedError, match="is held by"):
+            SweepLease(uri, "s").acquire()
+    assert fsio.read_json(uri) is None

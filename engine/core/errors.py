@@ -27,3 +27,7 @@ class MissingExtraError(CausalMixError):
             f"{feature} needs the optional package '{module}': "
             f"install it with  pip install 'causalmix-sweep[{extra}]'"
         )
+
+
+class SweepLockedError(CausalMixError):
+    """Another driver holds the sweep's lease (one driver per sweep)."""

@@ -34,8 +34,23 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
               ) -> Location:
     """Run (or resume) a sweep; returns the sweep folder holding results.parquet (a ``Path``
     for local storage, else its URI)."""
+    from engine.storage.lease import SweepLease
+
     store = SweepStore(spec.sweep_dir)
     store.prepare()
+    with SweepLease(store.lease_path, spec.name):  # one driver per sweep
+        _sweep(spec, store, address, num_cpus, tune_verbose, worker_logs)
+    if report:
+        from engine.report import build_report
+
+        out = build_report([store.root])
+        log(f"report -> {shown(out)}")
+    return store.root
+
+
+def _sweep(spec: SweepSpec, store: SweepStore, address: str | None, num_cpus: int | None,
+           tune_verbose: int, worker_logs: bool) -> None:
+    """Plan, reuse what is stored, run the rest, write the result tables (lease held)."""
     if spec.source != "<memory>" and Path(spec.source).is_file():
         store.save_spec(spec.source)
     plan = make_plan(spec)
@@ -54,12 +69,6 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     n_ok = int((results["status"] == "ok").sum())
     log(f"results: {len(results)} rows ({n_ok} ok, {len(results) - n_ok} error) -> "
         f"{shown(store.results_path)}")
-    if report:
-        from engine.report import build_report
-
-        out = build_report([store.root])
-        log(f"report -> {shown(out)}")
-    return store.root
 
 
 def _open_studies(spec: SweepSpec, plan: SweepPlan, store: SweepStore) -> list[Any]:

@@ -108,7 +108,7 @@ def is_local(fs: pafs.FileSystem) -> bool:
     return fs.type_name == "local"
 
 
-def _local_path(location: Location) -> str | None:
+def local_path(location: Location) -> str | None:
     """The plain local path of ``location`` (a path or a ``file://`` URI), else None."""
     fs, path = resolve(location)
     return path if is_local(fs) else None
@@ -117,7 +117,7 @@ def _local_path(location: Location) -> str | None:
 # ---------------------------------------------------------------------------- reading
 def read_bytes(location: Location) -> bytes:
     """The bytes at ``location``; ``FileNotFoundError`` when missing."""
-    local = _local_path(location)
+    local = local_path(location)
     if local is not None:
         with open(local, "rb") as fh:
             return fh.read()
@@ -138,7 +138,7 @@ def read_parquet(location: Location, columns: list[str] | None = None) -> pd.Dat
     """A Parquet table; ``FileNotFoundError`` when missing."""
     import pandas as pd
 
-    local = _local_path(location)
+    local = local_path(location)
     if local is not None:
         return pd.read_parquet(local, columns=columns)
     fs, path = resolve(location)
@@ -193,7 +193,7 @@ def makedirs(location: Location) -> None:
 
 def atomic_write_bytes(location: Location, data: bytes) -> None:
     """Write ``data`` so that readers see the old file or the new one, never a part."""
-    local = _local_path(location)
+    local = local_path(location)
     if local is not None:
         _atomic_local(Path(local), data)
         return
@@ -312,7 +312,7 @@ def staged(location: Location, create: bool = True) -> Iterator[Path]:
     """A local folder to write ``location``'s files in: the folder itself when local (made
     when ``create``), else a temporary folder whose files are uploaded to ``location`` when
     the block ends normally (used for the report's HTML, figures and TensorBoard files)."""
-    local = _local_path(location)
+    local = local_path(location)
     if local is not None:
         if create:
             Path(local).mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@
         search/optuna.db               Optuna studies of a search (one per dataset-fold-method)
         tune/                          Ray Tune experiment folders (TensorBoard logs)
         status.json                    live progress (``causalmix status``)
+        lease.json                     the driver that runs the sweep now (one at a time)
         results.parquet, evaluations.parquet, fits.parquet, scaling_curves.csv, report/
 
 ``<storage>`` is a local folder or a URI (``s3://``, ``gs://``, ``file://``;
@@ -109,6 +110,11 @@ class SweepStore:
     @property
     def status_path(self) -> Location:
         return self.path("status.json")
+
+    @property
+    def lease_path(self) -> Location:
+        """Who runs the sweep now (``engine.storage.lease``)."""
+        return self.path("lease.json")
 
     def trial_path(self, trial_id: str) -> Location:
         return self.path("trials", trial_id, "result.json")
