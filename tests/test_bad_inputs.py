@@ -123,7 +123,7 @@ CASES: list[Case] = [
     ("dataset name too long", lambda tmp: _names(tmp, "x" * 300), "300 characters"),
     ("sweep name too long", _validate(name="s" * 200), "at most 120"),
     ("table too small for its folds", _data(lambda tmp: _csv(tmp, rows=5)),
-     "local fold 0"),
+     "5 rows, fewer than n_train=64"),
     ("empty file", _raw(""), "mapping"),
     ("unknown top-level field", _validate(colour="red"), "'colour'"),
     ("name missing", _validate(name=None), "'name'"),

@@ -179,15 +179,15 @@ def check_fold_sizes(plan: SweepPlan, offline_only: bool = False) -> None:
     """Refuse an ``n_train`` larger than the rows a dataset-fold can give (no silent shortfall).
 
     With ``offline_only`` (``causalmix validate``) only datasets readable without the network
-    are checked. A fold that cannot be drawn at all (too few rows for the outer folds, a class
-    too small) is refused the same way, so ``validate ok`` is a promise the run keeps."""
+    are checked. A table with fewer rows than ``n_train`` is refused whatever its folds; a fold
+    that fails for other data reasons (one class) is left to its trials, which record why."""
     from engine.core.errors import DataError
     from engine.data import load_dataset
     from engine.folds.fold_data import load_fold
     from engine.spec.cache_keys import mirror_file
 
     seen: set[tuple[str, int]] = set()
-    loaded: set[str] = set()
+    loaded: dict[str, int] = {}  # dataset -> rows
     for t in plan.trials + [st.template for st in plan.studies]:
         ref = t.fold
         name = ref.dataset["name"]
@@ -196,14 +196,17 @@ def check_fold_sizes(plan: SweepPlan, offline_only: bool = False) -> None:
         if (name, ref.fold) in seen or (offline_only and not local):
             continue
         if name not in loaded:  # the whole table must load (one line if not)
-            loaded.add(name)
-            load_dataset(name, path=ref.dataset.get("path"), target=ref.dataset.get("target"),
-                         data_dir=ref.data_dir)
+            loaded[name] = len(load_dataset(name, path=ref.dataset.get("path"),
+                                            target=ref.dataset.get("target"),
+                                            data_dir=ref.data_dir).y)
         seen.add((name, ref.fold))
+        if loaded[name] < ref.n_train:  # no fold of it can give n_train rows
+            raise CausalMixError(f"{name}: the table has {loaded[name]} rows, fewer than "
+                                 f"n_train={ref.n_train}; lower n_train")
         try:
             split = load_fold(ref).split
-        except DataError as exc:  # e.g. a table too small for its outer folds: a run would fail
-            raise CausalMixError(f"{exc} (fold {ref.fold}, n_train={ref.n_train})") from None
+        except DataError:  # e.g. one class in a fold: its trials record the reason
+            continue
         got = len(split.train) + len(split.val)
         if got < ref.n_train:
             raise CausalMixError(

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from engine.storage.fsio import Location, shown
+from engine.storage.lease import pid_alive
 from engine.storage.store import SweepStore, atomic_write_json, read_json
 
 STALE_SECONDS = 120  # a status older than this means the driver is gone
@@ -76,21 +77,9 @@ def sweep_state(snap: dict[str, Any]) -> str:
     or it has not written for ``STALE_SECONDS``) before the sweep finished."""
     if snap.get("finished"):
         return "finished"
-    if snap.get("host") == socket.gethostname() and not _alive(int(snap.get("pid") or 0)):
+    if snap.get("host") == socket.gethostname() and not pid_alive(int(snap.get("pid") or 0)):
         return "stale"
     return "stale" if time.time() - snap["updated_at"] > STALE_SECONDS else "running"
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def read_status(sweep_dir: Location) -> tuple[str, str]:
