@@ -106,3 +106,22 @@ def test_every_finetune_setting_is_read(tmp_path):
     assert set(given) == set(FinetuneConfig.__dataclass_fields__)
     spec = parse_spec(small_spec(tmp_path, finetune=given), source="s.yaml")
     assert asdict(spec.finetune) == given
+
+
+def test_yaml_merge_key_is_not_a_duplicate(tmp_path):
+    """Duplicate keys are refused, but a '<<:' merge with an override is not one."""
+    (tmp_path / "m.yaml").write_text(
+        f"name: m\ndatasets: [sklearn/wine]\nmethods: [finetune]\nstorage: {tmp_path / 's'}\n"
+        "finetune: {steps: 3, patience: 2}\n"
+        "resources: {<<: {trial_cpus: 1, generator_cpus: 2}, generator_cpus: 1}\n")
+    spec = load_spec(tmp_path / "m.yaml")
+    assert (spec.resources.trial_cpus, spec.resources.generator_cpus) == (1.0, 1.0)
+    assert spec.finetune.steps == 3
+
+
+def test_long_names_are_bounded_and_stay_unique():
+    from engine.storage.store import bounded
+
+    a, b = "x" * 200 + "a", "x" * 200 + "b"
+    assert bounded("short", 120) == "short"
+    assert len(bounded(a, 120)) == 120 and bounded(a, 120) != bounded(b, 120)

@@ -24,7 +24,7 @@ from engine.spec.search import SearchSpec
 from engine.spec.tracking import TrackingSpec
 from engine.storage.fsio import makedirs, shown
 from engine.storage.progress import Progress
-from engine.storage.store import ResultsBook, SweepStore
+from engine.storage.store import ResultsBook, SweepStore, bounded
 from engine.trials.warm import SharedJobs
 
 WRITE_EVERY_S = 15.0  # result tables are rewritten at most this often while trials finish
@@ -344,7 +344,8 @@ class PerStudyASHA(LiveFIFO):
 
 
 def _trial_name(trial: Any) -> str:
-    return str(trial.config["trial_id"]).replace("/", "_")[:120]
+    """Tune's trial name and folder: the trial id, bounded (unique past 120 characters)."""
+    return bounded(str(trial.config["trial_id"]).replace("/", "_"), 120)
 
 
 def tune_trainable(config: dict[str, Any], jobs: SharedJobs,

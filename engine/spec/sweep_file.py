@@ -208,7 +208,12 @@ def _storage(v: _Validator, raw: dict, name: str) -> str:
 
 def _check_table_cap(v: _Validator, scales: tuple[float, ...], n_train: int, cap: int,
                      search: SearchSpec) -> None:
-    """A typo in the grid must not exhaust memory: synthetic rows per fit are capped."""
+    """A typo in the grid must not exhaust memory: synthetic rows per fit are capped; and a
+    scale must give at least one synthetic row."""
+    low = next((d.low for d in search.space if d.name == "synthetic_scale"), None)
+    if low is not None and int(round(low * n_train)) < 1:
+        raise SpecError(v.source, "search.space.synthetic_scale", f"low {low:g} x n_train "
+                        f"{n_train} rounds to 0 synthetic rows; raise it")
     high = search.high("synthetic_scale")
     if high is not None and int(round(high * n_train)) > cap:
         raise SpecError(v.source, "search.space.synthetic_scale", f"high {high:g} x n_train "
@@ -216,6 +221,9 @@ def _check_table_cap(v: _Validator, scales: tuple[float, ...], n_train: int, cap
                         f"above max_synthetic_rows={cap:,} (raise it if you mean it)")
     for i, s in enumerate(scales):
         rows = int(round(s * n_train))
+        if rows < 1:
+            raise SpecError(v.source, f"grid.synthetic_scale[{i}]", f"scale {s:g} x n_train "
+                            f"{n_train} rounds to 0 synthetic rows; raise it")
         if rows > cap:
             raise SpecError(v.source, f"grid.synthetic_scale[{i}]", f"scale {s:g} x n_train "
                             f"{n_train} = {rows:,} synthetic rows per fit, above "
@@ -277,6 +285,8 @@ def _datasets(v: _Validator, raw: dict, base: Path,
         elif isinstance(item, str):
             from engine.data import dataset_names
 
+            if item.startswith("openml/") and not item.split("/", 1)[1].isdigit():
+                raise SpecError(v.source, where, f"'{item}': expected openml/<numeric data id>")
             if item not in dataset_names() and not item.startswith("openml/"):
                 known = ", ".join(dataset_names())
                 raise SpecError(
@@ -445,7 +455,22 @@ def _grid(v: _Validator, raw: dict) -> tuple[tuple[float, ...], tuple[float, ...
         if not 0 <= m <= 1:
             raise SpecError(v.source, f"grid.mix_ratio[{i}]",
                             f"expected a number in [0, 1], got {m}")
+    _distinct_folders(v, "grid.synthetic_scale", scales, "scale")
+    _distinct_folders(v, "grid.mix_ratio", mixes, "mix")
     return tuple(sorted(set(scales))), tuple(sorted(set(mixes)))
+
+
+def _distinct_folders(v: _Validator, where: str, values: list[float], prefix: str) -> None:
+    """Grid values name trial folders (``scale<s>_mix<m>``, 6 significant digits): two that
+    print alike would share one trial folder."""
+    from engine.storage.store import fmt_num
+
+    seen: dict[str, float] = {}
+    for x in sorted(set(values)):
+        other = seen.setdefault(fmt_num(x), x)
+        if other != x:
+            raise SpecError(v.source, where, f"{other!r} and {x!r} share the trial folder "
+                            f"'{prefix}{fmt_num(x)}' (6 significant digits); keep one")
 
 
 def _model(v: _Validator, raw: dict) -> dict[str, Any]:
@@ -462,6 +487,10 @@ def _model(v: _Validator, raw: dict) -> dict[str, Any]:
                         f"{', '.join(model_names())})")
     options = {k: val for k, val in model.items() if k != "name"}
     _check_plugin(v, "model", lambda: check_model_options(model["name"], options))
+    ckpt = options.get("checkpoint")
+    if isinstance(ckpt, str) and ckpt and not Path(ckpt).expanduser().exists():
+        raise SpecError(v.source, "model.checkpoint", f"no such file or directory: "
+                        f"{Path(ckpt).expanduser()}")
     return model
 
 

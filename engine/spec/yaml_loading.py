@@ -28,6 +28,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *anchor', merged by SafeLoader
+                continue
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
@@ -47,7 +49,10 @@ def folder_name_problem(names: list[str], kind: str) -> str:
                     f"{MAX_NAME_CHARS} (it names a folder)")
     by_folder: dict[str, str] = {}
     for name in names:
-        other = by_folder.setdefault(slug(name), name)
+        if slug(name) in {".", ".."}:
+            return f"{kind} name {name!r} is not a folder name; use letters or digits"
+        # case-folded: on macOS, Windows and some mounts 'Wine' and 'wine' are one folder
+        other = by_folder.setdefault(slug(name).casefold(), name)
         if other != name:
             return (f"{kind} names {other!r} and {name!r} share the folder {slug(name)!r}; "
                     "rename one")

@@ -19,6 +19,7 @@ complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -41,6 +42,15 @@ REMOTE_READERS = 32  # parallel reads of many small files on an object store
 def slug(name: str) -> str:
     """A dataset name as one path component (``sklearn/wine`` -> ``sklearn__wine``)."""
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.replace("/", "__"))
+
+
+def bounded(name: str, limit: int) -> str:
+    """``name`` when it has at most ``limit`` characters, else its head and a hash of the
+    whole: still one path component, and two long names that share a head stay apart."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+    return f"{name[:limit - 13]}-{digest}"
 
 
 def fmt_num(x: float) -> str:
