@@ -140,3 +140,25 @@ def test_model_identity_carries_the_backend_version():
     ident = model_identity({"name": "pfn"})
     assert ident["model_version"] == 2 and ident["weights_sha256"]
     assert "model_version" not in model_identity({"name": "mitra", "checkpoint": "/nowhere"})
+
+
+def test_a_relative_checkpoint_is_read_from_the_sweep_folder_and_keyed_by_content(tmp_path):
+    """``model.checkpoint: models/w.pt`` resolves beside the sweep file; the key names the
+    file and its content, not the folder it sits in, so a moved checkout keeps its trials."""
+    import shutil
+
+    from engine.models.pfn import bundled_checkpoint_path
+    from engine.spec.cache_keys import model_identity
+    from engine.spec.sweep_file import load_spec
+
+    keys = []
+    for where in ("a", "b"):
+        (tmp_path / where / "models").mkdir(parents=True)
+        shutil.copy(bundled_checkpoint_path(), tmp_path / where / "models" / "w.pt")
+        sweep = tmp_path / where / "s.yaml"
+        sweep.write_text("name: s\ndatasets: [sklearn/wine]\nmethods: [finetune]\n"
+                         "model: {name: pfn, checkpoint: models/w.pt}\n")
+        spec = load_spec(sweep)
+        assert spec.model["checkpoint"] == str((tmp_path / where / "models" / "w.pt").resolve())
+        keys.append(model_identity(spec.model))
+    assert keys[0] == keys[1] and keys[0]["checkpoint"] == "w.pt"

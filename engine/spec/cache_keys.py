@@ -117,6 +117,8 @@ def model_identity(model: dict[str, Any]) -> dict[str, Any]:
         files = [Path(path)] if Path(path).is_file() else sorted(
             p for p in Path(path).glob("**/*") if p.is_file())
         ident["weights_sha256"] = [file_sha256(f) for f in files]
+        if "checkpoint" in ident:  # the content names the weights, not where they sit
+            ident["checkpoint"] = Path(path).name
     return ident
 
 

@@ -168,7 +168,7 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
     cap = v.integer(raw, "max_synthetic_rows", default=DEFAULT_MAX_SYNTHETIC_ROWS, minimum=1)
     search = parse_search(v, raw.get("search"), scales, mixes, "grid" in raw)
     _check_table_cap(v, scales, n_train, cap, search)
-    model = _model(v, raw)
+    model = _model(v, raw, base)
     finetune = _finetune(v, raw.get("finetune"))
     resources = _resources(v, raw.get("resources"))
     prep = _preprocessing(v, raw.get("preprocessing"))
@@ -473,7 +473,7 @@ def _distinct_folders(v: _Validator, where: str, values: list[float], prefix: st
                             f"'{prefix}{fmt_num(x)}' (6 significant digits); keep one")
 
 
-def _model(v: _Validator, raw: dict) -> dict[str, Any]:
+def _model(v: _Validator, raw: dict, base: Path) -> dict[str, Any]:
     model = raw.get("model", {"name": "pfn"})
     if isinstance(model, str):
         model = {"name": model}
@@ -488,9 +488,12 @@ def _model(v: _Validator, raw: dict) -> dict[str, Any]:
     options = {k: val for k, val in model.items() if k != "name"}
     _check_plugin(v, "model", lambda: check_model_options(model["name"], options))
     ckpt = options.get("checkpoint")
-    if isinstance(ckpt, str) and ckpt and not Path(ckpt).expanduser().exists():
-        raise SpecError(v.source, "model.checkpoint", f"no such file or directory: "
-                        f"{Path(ckpt).expanduser()}")
+    if isinstance(ckpt, str) and ckpt:  # a relative path is read from the sweep file's folder
+        full = Path(ckpt).expanduser()
+        full = full if full.is_absolute() else (base / full).resolve()
+        if not full.exists():
+            raise SpecError(v.source, "model.checkpoint", f"no such file or directory: {full}")
+        model["checkpoint"] = str(full)
     return model
 
 
