@@ -90,3 +90,34 @@ def test_killed_search_resumes(tmp_path):
         study = optuna.load_study(study_name=name, storage=storage)
         told = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
         assert len(told) == 5, name  # every slot told once; interrupted ones were asked again
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_sweep_now_and_keeps_what_finished(tmp_path):
+    """One Ctrl-C (SIGINT): the run exits 130 soon, without first running the fits no trial
+    has reached; the tables hold the trials that finished, and status is not 'finished'."""
+    import json
+
+    spec = small_spec(tmp_path, folds=4, methods=["finetune", "causalmixft", "scm", "tabebm"])
+    path = write_yaml(tmp_path / "ctrl_c.yaml", spec)
+    sweep_dir = tmp_path / "store" / "mini"
+    cmd = [sys.executable, "-m", "engine.cli", "run", str(path), "--num-cpus", "2", "--no-report"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None and not list(
+            (sweep_dir / "trials").glob("**/result.json")):
+        time.sleep(1)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again to resume" in err
+    fits = list((sweep_dir / "synthetic").glob("**/fit.json"))
+    assert len(fits) < 2 * 4 * 2, "every fit ran after the Ctrl-C"
+    assert json.loads((sweep_dir / "status.json").read_text())["finished"] is False
+    res = pd.read_parquet(sweep_dir / "results.parquet")
+    records = list((sweep_dir / "trials").glob("**/result.json"))
+    assert set(res.loc[res["status"] == "ok", "trial_id"]) >= {
+        json.loads(p.read_text())["result"]["trial_id"] for p in records
+        if json.loads(p.read_text())["result"]["status"] == "ok"}

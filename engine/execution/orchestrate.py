@@ -64,7 +64,11 @@ def _sweep(spec: SweepSpec, store: SweepStore, address: str | None, num_cpus: in
     if todo or searched:
         preflight(spec, plan)
         _connect(address, num_cpus, worker_logs)
-        _run(spec, plan, store, book, todo, tune_verbose, studies)
+        try:
+            _run(spec, plan, store, book, todo, tune_verbose, studies)
+        except KeyboardInterrupt:
+            book.write()  # the tables hold every trial finished before the Ctrl-C
+            raise
     results = book.write()
     n_ok = int((results["status"] == "ok").sum())
     log(f"results: {len(results)} rows ({n_ok} ok, {len(results) - n_ok} error) -> "
@@ -114,15 +118,18 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
                                                r.trial_gpus)
     run.start_fits(r.generator_cpus, slots, fit_extra)
     reserve = min(slots, len(pending)) * r.generator_cpus if not fit_extra else 0.0
+    completed = False
     try:
-        run_tune(run, todo, {"cpu": r.trial_cpus, "gpu": r.trial_gpus, **trial_extra},
-                 r.max_concurrent_trials or trial_slots(nodes, r.trial_cpus, r.trial_gpus,
-                                                        reserve),
-                 verbose)
+        if not run_tune(run, todo, {"cpu": r.trial_cpus, "gpu": r.trial_gpus, **trial_extra},
+                        r.max_concurrent_trials or trial_slots(nodes, r.trial_cpus,
+                                                               r.trial_gpus, reserve),
+                        verbose):
+            raise KeyboardInterrupt  # Tune took the Ctrl-C: stop here, not after every fit
         while run.pool is not None and not run.pool.finished:  # fits no trial waited for
             run.pool.poll(timeout=1.0)
-    finally:
-        progress.save(finished=True)
+        completed = True
+    finally:  # an interrupted or failed driver leaves 'finished' false: status says stale
+        progress.save(force=True, finished=completed)
         if studies:
             studies[0].db.sync()
 

@@ -229,9 +229,10 @@ def _outcome(row: dict[str, Any]) -> str:
 
 
 def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
-             max_concurrent: int | None, verbose: int) -> None:
+             max_concurrent: int | None, verbose: int) -> bool:
     """Run ``jobs`` (and the studies' trials) as Tune trials, released by the searcher as
-    their fits land, in Tune runs of at most ``TUNE_PART`` trials."""
+    their fits land, in Tune runs of at most ``TUNE_PART`` trials. False when Tune was
+    stopped (Ctrl-C: Tune saves its state and returns with trials unfinished)."""
     by_id = {j.trial_id: j for j in jobs}
     stoppable = run.search.scheduler == "asha"
     trainable = tune.with_resources(tune.with_parameters(
@@ -248,9 +249,12 @@ def run_tune(run: SweepRun, jobs: list[TrialJob], resources: dict[str, float],
         grid = _tuner(run, trainable, scheduler, n, max_concurrent, verbose,
                       name if part == 1 else f"{name}-part{part}", by_id).fit()
         ended = grid.num_terminated + grid.num_errors
-        if len(grid) < n or ended < len(grid):  # the searcher is done, or the run was stopped
-            return
+        if ended < len(grid) or (len(grid) < n and not run.searcher.said_finished):
+            return False  # stopped: trials unfinished, or the searcher still had some to give
+        if len(grid) < n:  # the searcher is done
+            return True
         left, part = left - n, part + 1
+    return True
 
 
 def _tuner(run: SweepRun, trainable: Any, scheduler: LiveFIFO, samples: int,

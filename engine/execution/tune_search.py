@@ -40,6 +40,7 @@ class ReadyTrials(Searcher):
         self.ready: deque[TrialJob] = deque()
         self.waiting: dict[str, list[TrialJob]] = {}
         self.on_fit_failed = on_fit_failed
+        self.said_finished = False
         for job in jobs:
             if not job.generator or job.synthetic_dir in ready_fits:
                 self.ready.append(job)
@@ -56,6 +57,11 @@ class ReadyTrials(Searcher):
             self.on_fit_failed(job, f"generator fit failed: {error}")
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        out = self._suggest(trial_id)
+        self.said_finished = out == Searcher.FINISHED  # else a Tune run that ends was stopped
+        return out
+
+    def _suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         # Tune blocks in this call (retrying each second) while no trial runs, so fits that
         # land meanwhile must be collected here, not only by the step callback.
         self.poll()
@@ -122,8 +128,8 @@ class StudySearcher(ReadyTrials):
             else:
                 self.on_study_failed(st, f"generator fit failed: {error}")
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        planned = super().suggest(trial_id)
+    def _suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        planned = super()._suggest(trial_id)
         if planned is not None and planned != Searcher.FINISHED:
             return planned
         st = self._next_study()
