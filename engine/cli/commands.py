@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--address", help="Ray cluster address (e.g. 'auto'); default: local Ray")
     run.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
     run.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    run.add_argument("--methods", help="comma-separated: run only these methods' trials now "
+                     "(the others stay planned for a later run)")
+    run.add_argument("--reuse-from", metavar="DIR", help="folder or URI of exported tables "
+                     "(results.parquet, evaluations.parquet): finished trials whose trial_key "
+                     "matches are restored, not rerun")
     run.add_argument("--tune-verbose", type=int, default=0, choices=[0, 1, 2],
                      help="Ray Tune's own console output (default 0: one line per trial)")
     run.add_argument("--worker-logs", action="store_true",
@@ -121,7 +126,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec, storage=args.storage)
         sweep_dir = run_sweep(spec, address=args.address, num_cpus=args.num_cpus,
                               report=not args.no_report, tune_verbose=args.tune_verbose,
-                              worker_logs=args.worker_logs)
+                              worker_logs=args.worker_logs,
+                              methods=[m.strip() for m in args.methods.split(",") if m.strip()]
+                              if args.methods else None,
+                              reuse_from=as_location(args.reuse_from) if args.reuse_from
+                              else None)
         return _errors_exit(sweep_dir)
     if args.command == "status":
         from engine.storage.progress import STATE_EXIT, read_status

@@ -31,15 +31,17 @@ def log(msg: str) -> None:
 
 def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None = None,
               report: bool = True, tune_verbose: int = 0, worker_logs: bool = False,
+              methods: list[str] | None = None, reuse_from: Location | None = None,
               ) -> Location:
     """Run (or resume) a sweep; returns the sweep folder holding results.parquet (a ``Path``
-    for local storage, else its URI)."""
+    for local storage, else its URI). ``methods`` runs only those methods' trials this time
+    (the rest stay planned); ``reuse_from`` restores finished trials from exported tables."""
     from engine.storage.lease import SweepLease
 
     store = SweepStore(spec.sweep_dir)
     store.prepare()
     with SweepLease(store.lease_path, spec.name):  # one driver per sweep
-        _sweep(spec, store, address, num_cpus, tune_verbose, worker_logs)
+        _sweep(spec, store, address, num_cpus, tune_verbose, worker_logs, methods, reuse_from)
     if report:
         from engine.report import build_report
 
@@ -49,23 +51,37 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
 
 
 def _sweep(spec: SweepSpec, store: SweepStore, address: str | None, num_cpus: int | None,
-           tune_verbose: int, worker_logs: bool) -> None:
+           tune_verbose: int, worker_logs: bool, methods: list[str] | None = None,
+           reuse_from: Location | None = None) -> None:
     """Plan, reuse what is stored, run the rest, write the result tables (lease held)."""
     if spec.source != "<memory>" and Path(spec.source).is_file():
         store.save_spec(spec.source)
     plan = make_plan(spec)
+    if reuse_from is not None:
+        from engine.execution.restore import restore_records
+
+        n = restore_records(store, plan.trials, reuse_from)
+        log(f"reuse: {n} finished trials restored from {shown(reuse_from)}")
     todo, reasons = trials_to_run(store, plan.trials)
     studies = _open_studies(spec, plan, store)
+    held = 0
+    if methods is not None:  # the other methods' trials wait for a later run
+        keep = set(check_methods(spec, methods))
+        held = sum(t.method not in keep for t in todo) + sum(
+            st.left for st in studies if st.job.template.method not in keep)
+        todo = [t for t in todo if t.method in keep]
+        studies = [st for st in studies if st.job.template.method in keep]
     searched = sum(st.left for st in studies)
     log(f"sweep '{spec.name}': {plan.planned_trials} trials planned, "
-        f"{plan.planned_trials - len(todo) - searched} reused, {len(todo) + searched} to run"
-        f"{_why(reasons)}; storage {shown(store.root)}")
+        f"{plan.planned_trials - len(todo) - searched - held} reused, {len(todo) + searched} "
+        f"to run{_why(reasons)}" + (f", {held} left for a later run (--methods)" if held else "")
+        + f"; storage {shown(store.root)}")
     book = ResultsBook(store, [t.trial_id for t in plan.trials] + _study_trial_ids(studies))
     if todo or searched:
         preflight(spec, plan)
         _connect(address, num_cpus, worker_logs)
         try:
-            _run(spec, plan, store, book, todo, tune_verbose, studies)
+            _run(spec, plan, store, book, todo, tune_verbose, studies, held)
         except KeyboardInterrupt:
             book.write()  # the tables hold every trial finished before the Ctrl-C
             raise
@@ -94,8 +110,9 @@ def _study_trial_ids(studies: list[Any]) -> list[str]:
 
 
 def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
-         todo: list[TrialJob], verbose: int, studies: list[Any]) -> None:
-    """Fits and trials of the remaining work, at the same time."""
+         todo: list[TrialJob], verbose: int, studies: list[Any], held: int = 0) -> None:
+    """Fits and trials of the remaining work, at the same time (``held``: trials left for a
+    later run, so the sweep is not finished when these are)."""
     from engine.execution.placement import fit_slots, node_resources, placement_extras, trial_slots
     from engine.execution.tune_run import SweepRun, run_tune
     from engine.storage.progress import Progress
@@ -109,8 +126,8 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
     fits = [f for f in plan.fits if f.out_dir in needed]
     reused, pending = _fit_decisions(fits)
     left = len(todo) + sum(st.left for st in studies)
-    progress = Progress(store, spec.name, plan.planned_trials, plan.planned_trials - left,
-                        len(fits), len(reused))
+    progress = Progress(store, spec.name, plan.planned_trials - held,
+                        plan.planned_trials - held - left, len(fits), len(reused))
     run = SweepRun(store, book, progress, todo, pending, {f.out_dir for f in reused},
                    [st for st in studies if st.left > 0], spec.search, spec.tracking)
     r = spec.resources
@@ -127,11 +144,21 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
             raise KeyboardInterrupt  # Tune took the Ctrl-C: stop here, not after every fit
         while run.pool is not None and not run.pool.finished:  # fits no trial waited for
             run.pool.poll(timeout=1.0)
-        completed = True
+        completed = held == 0
     finally:  # an interrupted or failed driver leaves 'finished' false: status says stale
         progress.save(force=True, finished=completed)
         if studies:
             studies[0].db.sync()
+
+
+def check_methods(spec: SweepSpec, methods: list[str]) -> list[str]:
+    """``--methods``: names of the spec's methods, else one line naming the unknown one."""
+    known = [m.name for m in spec.methods]
+    for name in methods:
+        if name not in known:
+            raise CausalMixError(f"--methods: '{name}' is not a method of sweep "
+                                 f"'{spec.name}' ({', '.join(known)})")
+    return methods
 
 
 def _fit_decisions(fits: list[FitJob]) -> tuple[list[FitJob], list[FitJob]]:

@@ -19,6 +19,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 
 RESULT_COLUMNS: dict[str, str] = {
     "trial_id": "string",  # method/dataset/fold<k>/scale<s>_mix<m>_seed<seed>
+    "trial_key": "string",  # digest of the trial's inputs: a row is reusable under this key
     "sweep": "string",
     "dataset": "string",
     "fold": "int64",

@@ -345,7 +345,7 @@ class ResultsBook:
         if trial_id not in self._known:  # a search trial, created while the sweep runs
             self.order.append(trial_id)
             self._known.add(trial_id)
-        self.rows[trial_id] = record["result"]
+        self.rows[trial_id] = {**record["result"], "trial_key": record.get("key", "")}
         self.evals[trial_id] = record.get("evaluations", [])
 
     def refresh(self, trial_id: str) -> dict[str, Any]:
