@@ -49,7 +49,7 @@ def together(sweeps) -> Path:
 
 def test_best_point_is_the_max_validation_row(sweeps, together):
     results = load_results([sweeps[1]])
-    table = pd.read_csv(together / "search_best_points.csv")
+    table = pd.read_csv(together / "search_best_points.csv", float_precision="round_trip")
     assert sorted(table["method"]) == sorted(METHODS)
     for row in table.itertuples():
         study = results[results["search"] == row.search]

@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.core.errors import CausalMixError
 from engine.storage.fsio import Location, as_location, join, shown
+from engine.storage.results_schema import METRICS
 
 EXIT_CODES = """exit status:
   0    done (run: every trial ok; status: the sweep finished)
@@ -57,7 +58,11 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="tables and scaling curves from one or more sweeps")
     rep.add_argument("sweep_dirs", nargs="+", help="<storage>/<sweep name> folders or URIs")
-    rep.add_argument("--out", help="output folder or URI (default: <first sweep>/report)")
+    rep.add_argument("--out", help="output folder or URI (default: <first sweep>/report, or "
+                     "report_<metric> with --metric)")
+    rep.add_argument("--metric", default="roc_auc", choices=list(METRICS),
+                     help="metric of the method tables and scaling curves: validation-selected, "
+                     "normalised improvement of test <metric> over zero-shot (default roc_auc)")
 
     pre = sub.add_parser("pretrain", help="pretrain the embedded PFN on the synthetic prior")
     pre.add_argument("config", help="pretraining YAML (see engine/models/pretrain_default.yaml)")
@@ -144,7 +149,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from engine.spec.sweep_file import load_spec
 
         spec = load_spec(args.spec)
-        check_fold_sizes(make_plan(spec), offline_only=True)
+        check_fold_sizes(make_plan(spec), offline_only=True, source=spec.source)
         print(f"{args.spec}: ok")
         print(json.dumps(plan_summary(spec), indent=1))
         return 0
@@ -154,9 +159,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from engine.storage.store import ensure_writable_dir
 
         dirs = usable_sweep_dirs([as_location(d) for d in args.sweep_dirs])
-        out_dir = as_location(args.out) if args.out else join(dirs[0], "report")
+        default = "report" if args.metric == "roc_auc" else f"report_{args.metric}"
+        out_dir = as_location(args.out) if args.out else join(dirs[0], default)
         ensure_writable_dir(out_dir, "report output")
-        out = build_report(dirs, out_dir)
+        out = build_report(dirs, out_dir, metric=args.metric)
         print(f"report written to {shown(out)}")
         return 0
     if args.command == "pretrain":

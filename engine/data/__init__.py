@@ -41,7 +41,10 @@ def load_dataset(name: str, path: str | None = None, target: str | None = None,
         if not ident.isdigit():
             raise DataError(f"{name}: expected openml/<numeric data id>")
         return load_openml(int(ident), data_dir=data_dir)
-    return DATASETS.get(name)()
+    loader = DATASETS.get(name)
+    if getattr(loader, "mirror_stem", None):  # reads a mirror file when one is set
+        return loader(data_dir=data_dir)
+    return loader()
 
 
 __all__ = ["DATASETS", "Dataset", "dataset_names", "load_dataset", "register_dataset"]

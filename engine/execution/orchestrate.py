@@ -206,39 +206,46 @@ def preflight(spec: SweepSpec, plan: SweepPlan | None = None) -> None:
 
     options = {k: v for k, v in spec.model.items() if k != "name"}
     load_model(spec.model["name"], device="cpu", **options)
-    check_fold_sizes(plan or make_plan(spec))
+    check_fold_sizes(plan or make_plan(spec), source=spec.source)
 
 
-def check_fold_sizes(plan: SweepPlan, offline_only: bool = False) -> None:
+def check_fold_sizes(plan: SweepPlan, offline_only: bool = False, source: str = "sweep",
+                     ) -> None:
     """Refuse an ``n_train`` larger than the rows a dataset-fold can give (no silent shortfall).
 
     With ``offline_only`` (``causalmix validate``) only datasets readable without the network
     are checked. A table with fewer rows than ``n_train`` is refused whatever its folds; a fold
     that fails for other data reasons (one class) is left to its trials, which record why."""
-    from engine.core.errors import DataError
+    from engine.core.errors import DataError, SpecError
     from engine.data import load_dataset
     from engine.folds.fold_data import load_fold
+    from engine.folds.shift import ShiftError
+    from engine.folds.splits import ImbalanceError
     from engine.spec.cache_keys import mirror_file
 
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, int, float | None]] = set()
     loaded: dict[str, int] = {}  # dataset -> rows
     for t in plan.trials + [st.template for st in plan.studies]:
         ref = t.fold
         name = ref.dataset["name"]
         local = (ref.dataset.get("path") or name.startswith("sklearn/")
                  or mirror_file(name, ref.data_dir) is not None)
-        if (name, ref.fold) in seen or (offline_only and not local):
+        if (name, ref.fold, ref.minority_share) in seen or (offline_only and not local):
             continue
         if name not in loaded:  # the whole table must load (one line if not)
             loaded[name] = len(load_dataset(name, path=ref.dataset.get("path"),
                                             target=ref.dataset.get("target"),
                                             data_dir=ref.data_dir).y)
-        seen.add((name, ref.fold))
+        seen.add((name, ref.fold, ref.minority_share))
         if loaded[name] < ref.n_train:  # no fold of it can give n_train rows
             raise CausalMixError(f"{name}: the table has {loaded[name]} rows, fewer than "
                                  f"n_train={ref.n_train}; lower n_train")
         try:
             split = load_fold(ref).split
+        except ImbalanceError as exc:  # a share this table cannot give: refused up front
+            raise SpecError(source, "imbalance.minority_share", str(exc)) from None
+        except ShiftError as exc:  # a shift the table cannot give: refused up front
+            raise SpecError(source, ref.shift.field_name(exc.field), str(exc)) from None
         except DataError:  # e.g. one class in a fold: its trials record the reason
             continue
         got = len(split.train) + len(split.val)
@@ -295,6 +302,7 @@ def plan_summary(spec: SweepSpec) -> dict[str, Any]:
             "largest_synthetic_table": plan.largest_fit,
             "max_synthetic_rows": spec.max_synthetic_rows,
             "per_method": per_method, "storage": shown(spec.sweep_dir),
+            **({"minority_share": list(spec.minority_shares)} if spec.minority_shares else {}),
             "resources": asdict(spec.resources),
             **({"tracking": spec.tracking.shown()} if spec.tracking else {})}
 

@@ -39,15 +39,20 @@ def check_alignment(ds: Dataset, task: TabArenaTask, splits: TaskSplits) -> None
 
 
 def tabarena_fold(ds: Dataset, task: TabArenaTask, splits: TaskSplits, fold: int, seed: int,
-                  n_train: int, val_fraction: float, max_test_rows: int) -> FoldSplit:
-    """Train/validation/test row positions of sweep fold ``fold`` under the task's splits."""
+                  n_train: int, val_fraction: float, max_test_rows: int,
+                  minority_share: float | None = None,
+                  in_domain: np.ndarray | None = None) -> FoldSplit:
+    """Train/validation/test row positions of sweep fold ``fold`` under the task's splits
+    (with ``in_domain``, a row mask: of its in-domain rows)."""
     check_alignment(ds, task, splits)
     repeat, part = split_position(task, fold)
     if repeat >= splits.n_repeats or part >= splits.n_folds:
         raise DataError(f"{task.dataset}: the splits file has {splits.n_repeats} x "
                         f"{splits.n_folds} splits; fold {fold} needs r{repeat}f{part}")
     rest, test = splits.indices(repeat, part)
+    if in_domain is not None:  # a shift: the in-domain rows of the task's split only
+        rest, test = rest[in_domain[rest]], test[in_domain[test]]
     y = ds.label_codes()
     rng = np.random.default_rng(derive_seed("tabarena", seed, fold))
     return draw_scarce(y, rest, test, rng, n_train, val_fraction, max_test_rows,
-                       f"{task.dataset} fold {fold} (r{repeat}f{part})")
+                       f"{task.dataset} fold {fold} (r{repeat}f{part})", minority_share)

@@ -17,8 +17,9 @@ from engine.spec.cache_keys import (
 from engine.spec.finetune_config import FinetuneConfig
 from engine.spec.methods import METHODS, Method
 from engine.spec.search import Dimension
+from engine.spec.shift_spec import ShiftSpec
 from engine.spec.sweep_file import PreprocessingSpec, SweepSpec
-from engine.storage.store import SweepStore, slug, trial_id
+from engine.storage.store import SweepStore, fold_label, slug, trial_id
 
 STUDY_TEMPLATE = "/search"  # trial-id suffix of a study's template (never run itself)
 
@@ -36,6 +37,8 @@ class FoldRef:
     seed: int
     split: str = "kfold"
     data_dir: str | None = None
+    minority_share: float | None = None  # imbalance of the n_train rows (None: stratified)
+    shift: ShiftSpec | None = None  # the dataset's out-of-domain test pool (None: no shift)
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,10 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
     pending: list[tuple[TrialJob, tuple]] = []
     templates: list[tuple[TrialJob, tuple]] = []
     for ds in spec.datasets:
-        for fold in spec.folds:
+        for fold, share in [(f, s) for f in spec.folds for s in spec.minority_shares or (None,)]:
             fref = FoldRef(ds.as_dict(), fold, spec.outer_folds, spec.n_train, spec.val_fraction,
-                           spec.max_test_rows, spec.seed, spec.split, spec.data_dir)
+                           spec.max_test_rows, spec.seed, spec.split, spec.data_dir, share,
+                           ds.shift)
             for trial, slot in _fold_trials(spec, fref, fits, str(sweep_dir)):
                 is_template = trial.trial_id.endswith(STUDY_TEMPLATE)
                 (templates if is_template else pending).append((trial, slot))
@@ -142,7 +146,7 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
     trials = []
     for trial, slot in pending:
         ref = trial.fold
-        fkey = (ref.dataset["name"], ref.fold)
+        fkey = (ref.dataset["name"], ref.fold, ref.minority_share)
         if fkey not in fold_cache:
             fold_cache[fkey] = fold_inputs(ref)
         trials.append(_keyed_trial(trial, keyed.get(slot), fold_cache[fkey], model))
@@ -166,7 +170,8 @@ def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob], swee
         points = _points(spec, method)
         slot: tuple = ()
         if method.generator is not None:
-            slot = (method.generator, _canonical(mref.options), fref.dataset["name"], fref.fold)
+            slot = (method.generator, _canonical(mref.options), fref.dataset["name"], fref.fold,
+                    fref.minority_share)
             need = max(n_synthetic(spec, s) for s, _ in points)
             prev = fits.get(slot)
             if prev is None or prev.n_samples < need:
@@ -197,8 +202,10 @@ def _points(spec: SweepSpec, method: Method) -> list[tuple[float, float]]:
 def _point_id(spec: SweepSpec, method: Method, fref: FoldRef, scale: float, mix: float) -> str:
     searched = spec.search.dims_for(method.generator is not None, method.synthetic_only)
     if searched:  # a study's template: '<method>/<dataset>/fold<k>/search'
-        return f"{method.name}/{slug(fref.dataset['name'])}/fold{fref.fold}{STUDY_TEMPLATE}"
-    return trial_id(method.name, fref.dataset["name"], fref.fold, scale, mix, spec.seed)
+        return (f"{method.name}/{slug(fref.dataset['name'])}/"
+                f"{fold_label(fref.fold, fref.minority_share)}{STUDY_TEMPLATE}")
+    return trial_id(method.name, fref.dataset["name"], fref.fold, scale, mix, spec.seed,
+                    fref.minority_share)
 
 
 def with_point(study: StudyJob, slot: int, params: dict[str, Any], number: int = -1,
@@ -246,7 +253,8 @@ def _link_members(store: SweepStore, fits: dict[tuple, FitJob]) -> dict[tuple, F
             key = digest(model_inputs(name, options, job.fold))
             path = str(store.fitted_path(name, job.fold.dataset["name"], job.fold.fold, key))
             members.append(MemberRef(name, options, path))
-            twin = (name, _canonical(options), job.fold.dataset["name"], job.fold.fold)
+            twin = (name, _canonical(options), job.fold.dataset["name"], job.fold.fold,
+                    job.fold.minority_share)
             if twin in fits:
                 fits[twin] = replace(fits[twin], fitted_path=path)
                 after.append(fits[twin].out_dir)

@@ -25,28 +25,45 @@ from engine.report.plots_summary import (
     tracking_figure,
 )
 from engine.report.reference import ordered_methods
-from engine.report.scores import PRIMARY_METRIC, add_scores, score_column
+from engine.report.scaling_stats import write_scaling_stats
+from engine.report.scores import PRIMARY_METRIC, add_scores, improvement, score_column
 from engine.report.selection import select_by_validation
+from engine.report.shift import write_shift_report
 from engine.report.stats import average_ranks, block_matrix, friedman_test, nemenyi_cd
 from engine.report.tables import grid_summary, method_summary, paper_table
 from engine.report.tensorboard import write_tensorboard
 from engine.storage.fsio import Location, as_location, delete, is_uri, join, shown, staged
+from engine.storage.results_schema import HIGHER_IS_BETTER, METRICS
 
 IMPROVEMENT = score_column("improvement", PRIMARY_METRIC)
+METRIC_NAMES = {"roc_auc": "ROC-AUC", "log_loss": "log loss", "accuracy": "accuracy",
+                "f1_macro": "macro F1", "f1_minority": "minority-class F1",
+                "pr_auc": "minority-class PR-AUC", "balanced_accuracy": "balanced accuracy"}
 FAILED_COLUMNS = ["source", "trial_id", "method", "dataset", "fold", "seed", "synthetic_scale",
                   "mix_ratio", "error"]
 
 
-def build_report(sweep_dirs: list[Location], out_dir: Location | None = None) -> Location:
+def build_report(sweep_dirs: list[Location], out_dir: Location | None = None,
+                 metric: str = PRIMARY_METRIC) -> Location:
     """Build the report for one or several sweeps and return the output directory.
+
+    ``metric`` (one of ``METRICS``) drives the method tables, rank tests and scaling curves:
+    configurations are selected by validation ``metric`` and scored by the normalised
+    improvement of test ``metric`` over zero-shot (sign by ``HIGHER_IS_BETTER``); the default
+    ROC-AUC uses the recorded ``normalized_improvement_pct``.
 
     Sweeps and the output may be local folders or URIs (``engine.storage.fsio``); files bound for a
     URI are written locally first and uploaded when the report is done.
     Default ``out_dir`` is ``<first sweep dir>/report``. With a single sweep directory the
     scaling curves (``scaling_curves.csv``, ``scaling_<method>.png``) are also written into
-    the sweep directory itself. Works on partial results of a running sweep; a missing
-    ``evaluations.parquet`` only leaves the validation-test tracking out.
+    the sweep directory itself (for the default metric only). Works on partial results of a
+    running sweep; a missing ``evaluations.parquet`` only leaves the validation-test tracking
+    out.
     """
+    if metric not in METRICS:
+        from engine.core.errors import CausalMixError
+
+        raise CausalMixError(f"unknown report metric {metric!r} (known: {', '.join(METRICS)})")
     sweep_dirs = [as_location(d) if isinstance(d, str) else Path(d) for d in sweep_dirs]
     if not sweep_dirs:
         raise ValueError("build_report needs at least one sweep directory")
@@ -57,23 +74,36 @@ def build_report(sweep_dirs: list[Location], out_dir: Location | None = None) ->
         local_out = stack.enter_context(staged(out_dir))
         local_dirs = {str(d): stack.enter_context(staged(d, create=False))
                       for d in sweep_dirs}
-        _build(sweep_dirs, local_out, local_dirs)
+        _build(sweep_dirs, local_out, local_dirs, metric)
     return out_dir
 
 
-def _build(sweep_dirs: list[Location], out_dir: Path, local_dirs: dict[str, Path]) -> None:
+def curve_column(results: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, str]:
+    """The per-trial improvement column the curves of ``metric`` are drawn from (added to
+    ``results`` unless it is the recorded ROC-AUC one)."""
+    if metric == PRIMARY_METRIC:
+        return results, "normalized_improvement_pct"
+    column = score_column("improvement", metric)
+    values = improvement(results[f"test_{metric}"], results[f"zero_shot_test_{metric}"],
+                         HIGHER_IS_BETTER[metric])
+    return results.assign(**{column: values}), column
+
+
+def _build(sweep_dirs: list[Location], out_dir: Path, local_dirs: dict[str, Path],
+           metric: str = PRIMARY_METRIC) -> None:
     """The report of ``sweep_dirs`` into the local ``out_dir``; files that go into a sweep
     folder itself are written into its local folder in ``local_dirs``."""
     results = load_results(sweep_dirs)
     evaluations = load_evaluations(sweep_dirs)
     outputs = Outputs(out_dir)
-    extra = (local_dirs[str(sweep_dirs[0])],) if len(sweep_dirs) == 1 else ()
+    extra = ((local_dirs[str(sweep_dirs[0])],) if len(sweep_dirs) == 1
+             and metric == PRIMARY_METRIC else ())
 
     # (a) scaling curves first: the cheapest and most needed output. They are drawn over grid
     # points; a search's trials are each at their own point and get the Search section.
-    grid_rows = results[results["search"].fillna("") == ""]
-    curves = scaling_table(grid_rows)
-    bands = bootstrap_bands(grid_rows)
+    grid_rows, column = curve_column(results[results["search"].fillna("") == ""], metric)
+    curves = scaling_table(grid_rows, column)
+    bands = bootstrap_bands(grid_rows, column)
     fits = fit_table(curves)
     if len(bands):
         curves = curves.merge(bands, on=["method", "synthetic_scale", "mix_ratio"], how="left")
@@ -82,12 +112,15 @@ def _build(sweep_dirs: list[Location], out_dir: Path, local_dirs: dict[str, Path
         curves.to_csv(directory / "scaling_curves.csv", index=False)
     methods = ordered_methods(curves["method"])
     for method in methods:
-        fig = scaling_figure(curves, method, bands=bands, fit=fits)
+        fig = scaling_figure(curves, method, bands=bands, fit=fits,
+                             ylabel=f"normalised {METRIC_NAMES[metric]} improvement (%)")
         outputs.figure(f"scaling_{safe_name(method)}", fig, extra_dirs=extra)
     outputs.table("scaling_fits", fits)
+    write_scaling_stats(grid_rows, outputs, column)  # only with a scale grid; never fatal
+    write_shift_report(grid_rows, outputs)  # only with OOD scores (a shift:)
 
     try:
-        sections = _analyse(results, evaluations, curves, fits, outputs)
+        sections = _analyse(results, evaluations, curves, fits, outputs, metric)
     except Exception as exc:  # keep the scaling curves even if a later stage fails
         warnings.warn(f"report analysis failed: {exc!r}", stacklevel=2)
         sections = [html.Section("Analysis failed", [html.paragraph(repr(exc))])]
@@ -131,6 +164,7 @@ def _analyse(
     curves: pd.DataFrame,
     fits: pd.DataFrame,
     outputs: Outputs,
+    metric: str = PRIMARY_METRIC,
 ) -> list[html.Section]:
     """Compute every table and figure after the scaling curves; return the HTML sections."""
     errors = results[results["status"] != "ok"]
@@ -139,14 +173,15 @@ def _analyse(
         return [html.Section("No finished trials", [html.paragraph(
             f"All {len(results)} trials so far failed; see failed_trials.csv.")])]
     scored = outputs.table("trials_scored", add_scores(results))
-    selected = outputs.table("selected_configurations", select_by_validation(scored))
+    selected = outputs.table("selected_configurations",
+                             select_by_validation(scored, f"val_{metric}"))
     summary = outputs.table("method_summary", method_summary(scored, selected))
     grid = outputs.table("grid_summary", grid_summary(scored[scored["search"].fillna("") == ""]))
-    tracking, gap, grid_gap = _tracking_tables(evaluations, results, outputs)
-    paper = outputs.table("paper_table", paper_table(summary, gap))
-    tests = _rank_tests(selected, outputs)
-    best_mix = outputs.table("best_mix_per_dataset",
-                             best_mix_per_dataset(results[results["search"].fillna("") == ""]))
+    tracking, gap, grid_gap = _tracking_tables(evaluations, results, outputs, metric)
+    paper = outputs.table("paper_table", _paper_table(summary, gap, metric))
+    tests = _rank_tests(selected, outputs, metric)
+    grid_rows, column = curve_column(results[results["search"].fillna("") == ""], metric)
+    best_mix = outputs.table("best_mix_per_dataset", best_mix_per_dataset(grid_rows, column))
     grid_methods = [m for m in ordered_methods(curves["method"])
                     if curves.loc[(curves["method"] == m) & (curves["n"] > 0), "mix_ratio"]
                     .nunique() > 1]
@@ -156,40 +191,54 @@ def _analyse(
         outputs.figure("validation_test_tracking", tracking_figure(tracking))
     error_table = outputs.table("failed_trials", errors[FAILED_COLUMNS])
     img = outputs.images
-    return [_overview(results, errors), *_method_sections(paper, summary, tests, img),
+    return [_overview(results, errors), *_method_sections(paper, summary, tests, img, metric),
             _scaling_section(curves, grid_methods, fits, best_mix, img),
             _tracking_section(gap, grid_gap, img),
-            *_detail_sections(summary, grid, error_table)]
+            *_detail_sections(summary, grid, error_table, metric)]
+
+
+def _paper_table(summary: pd.DataFrame, gap: pd.DataFrame | None, metric: str) -> pd.DataFrame:
+    """``paper_table`` of ``metric``'s improvement; the reference study's published columns
+    are ROC-AUC values, so they are blank for another metric."""
+    table = paper_table(summary[summary["metric"] == metric].assign(metric=PRIMARY_METRIC),
+                        gap)
+    if metric != PRIMARY_METRIC:
+        for col in [c for c in table.columns if c.startswith("reference_")]:
+            table[col] = float("nan")
+    return table
 
 
 def _tracking_tables(
-    evaluations: pd.DataFrame | None, results: pd.DataFrame, outputs: Outputs
+    evaluations: pd.DataFrame | None, results: pd.DataFrame, outputs: Outputs,
+    metric: str = PRIMARY_METRIC,
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None]:
     """Per-trial validation-test tracking and the gap tables (none without evaluations)."""
     if evaluations is None:
         return None, None, None
-    tracking = outputs.table("trial_tracking", tracking_table(evaluations, results))
+    tracking = outputs.table("trial_tracking", tracking_table(evaluations, results, metric))
     gap = outputs.table("validation_test_gap", gap_table(tracking))
     grid_gap = outputs.table("validation_test_gap_grid", gap_table(
         tracking, ["method", "synthetic_scale", "mix_ratio"]))
     return tracking, gap, grid_gap
 
 
-def _rank_tests(selected: pd.DataFrame, outputs: Outputs) -> dict[str, Any]:
+def _rank_tests(selected: pd.DataFrame, outputs: Outputs,
+                metric: str = PRIMARY_METRIC) -> dict[str, Any]:
     """Friedman test and Nemenyi critical difference over complete dataset-folds, with the
     critical-difference and per-method improvement figures."""
-    matrix = block_matrix(selected, IMPROVEMENT) if not selected.empty else pd.DataFrame()
+    column = score_column("improvement", metric)
+    matrix = block_matrix(selected, column) if not selected.empty else pd.DataFrame()
     ranks = average_ranks(matrix) if len(matrix) else pd.Series(dtype=float)
     chi2, p_value = friedman_test(matrix) if len(matrix) else (float("nan"),) * 2
     cd = nemenyi_cd(matrix.shape[1], matrix.shape[0]) if len(matrix) else float("nan")
     outputs.table("friedman_nemenyi", pd.DataFrame([dict(
-        metric=PRIMARY_METRIC, score="improvement", n_methods=matrix.shape[1],
+        metric=metric, score="improvement", n_methods=matrix.shape[1],
         n_blocks=matrix.shape[0], chi2=chi2, p_value=p_value, nemenyi_cd=cd)]))
     if len(ranks) >= 2:
         outputs.figure("critical_difference", cd_diagram(ranks, cd, matrix.shape[0]))
     if not selected.empty:
         outputs.figure("improvement_by_method", improvement_boxes(
-            selected, IMPROVEMENT, "normalised ROC-AUC improvement (%)"))
+            selected, column, f"normalised {METRIC_NAMES[metric]} improvement (%)"))
     return {"chi2": chi2, "p": p_value, "cd": cd, "blocks": matrix.shape[0],
             "methods": matrix.shape[1]}
 
@@ -210,18 +259,20 @@ def _overview(results: pd.DataFrame, errors: pd.DataFrame) -> html.Section:
 
 
 def _method_sections(paper: pd.DataFrame, summary: pd.DataFrame, tests: dict[str, Any],
-                     img: dict[str, str]) -> list[html.Section]:
+                     img: dict[str, str], metric: str = PRIMARY_METRIC) -> list[html.Section]:
     """The headline table and the comparison of methods."""
+    name = METRIC_NAMES[metric]
     headline = html.Section("Headline table", [
-        html.paragraph("Per method the validation-selected configuration on each dataset-fold; "
-                       "improvement = median ± std of the normalised ROC-AUC improvement (%), "
+        html.paragraph(f"Per method the configuration with the best validation {name} on each "
+                       f"dataset-fold; improvement = median ± std of the normalised {name} "
+                       "improvement (%), "
                        "average rank over complete dataset-folds (1 = best), gap = 1 − median "
                        "Spearman(val, test) over evaluation steps. Reference columns: published "
                        "values of the reference study on its own benchmark and scale."),
         html.table(paper),
     ])
     methods_section = html.Section("Methods compared", [
-        html.table(_primary(summary)),
+        html.table(_primary(summary, metric)),
         html.paragraph(f"Friedman chi² = {tests['chi2']:.3f}, p = {tests['p']:.3g} over "
                        f"{tests['blocks']} complete dataset-folds and {tests['methods']} "
                        f"methods; Nemenyi critical difference = {tests['cd']:.3f}."),
@@ -265,7 +316,8 @@ def _tracking_section(gap: pd.DataFrame | None, grid_gap: pd.DataFrame | None,
 
 
 def _detail_sections(summary: pd.DataFrame, grid: pd.DataFrame,
-                     error_table: pd.DataFrame) -> list[html.Section]:
+                     error_table: pd.DataFrame, metric: str = PRIMARY_METRIC,
+                     ) -> list[html.Section]:
     """All metrics of the selected configurations, every grid point, failures, definitions."""
     other = html.Section("All metrics and scores", [
         html.paragraph("Median of the validation-selected configuration per method; improvement "
@@ -276,7 +328,7 @@ def _detail_sections(summary: pd.DataFrame, grid: pd.DataFrame,
             if not summary.empty else summary),
     ])
     grid_section = html.Section("Per grid point", [
-        html.table(_primary(grid).drop(columns=["metric", "score"], errors="ignore"))
+        html.table(_primary(grid, metric).drop(columns=["metric", "score"], errors="ignore"))
     ])
     failed = html.Section("Failed trials", [
         html.paragraph(f"{len(error_table)} failed trials (excluded from all statistics)."),
@@ -298,11 +350,11 @@ def _search(results: pd.DataFrame, outputs: Outputs) -> list[html.Section]:
     return [section] if section is not None else []
 
 
-def _primary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the primary metric's improvement score."""
+def _primary(frame: pd.DataFrame, metric: str = PRIMARY_METRIC) -> pd.DataFrame:
+    """Rows of ``metric``'s improvement score (the report's metric)."""
     if frame.empty:
         return frame
-    keep = (frame["metric"] == PRIMARY_METRIC) & (frame["score"] == "improvement")
+    keep = (frame["metric"] == metric) & (frame["score"] == "improvement")
     return frame[keep].drop(columns=["metric", "score"])
 
 

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 DEFINITIONS: dict[str, str] = {
+    "report metric": "The method tables, rank tests, validation-test tracking and scaling "
+    "curves use one metric (causalmix report --metric, default roc_auc): configurations are "
+    "selected by validation <metric> and scored by its normalised improvement; where this text "
+    "says ROC-AUC, read that metric.",
+    "minority class": "The least frequent class of a fold's training labels (ties: the smaller "
+    "label); f1_minority is its F1 at the argmax, pr_auc its average precision. With an "
+    "imbalance each minority share is its own dataset, named '<dataset> [minority <share>]'.",
     "dataset-fold": "One (dataset, fold, seed) combination; every statistic is taken over "
     "dataset-folds. Repeats of one configuration on one dataset-fold (merged sweeps) are "
     "averaged.",

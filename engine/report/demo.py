@@ -101,7 +101,7 @@ def demo_tables(
                     ev[f"test_{m}"] = (1 - test[i]) if sign < 0 else test[i]
                 evaluations.append(ev)
     res = pd.DataFrame(results).reindex(columns=list(RESULT_COLUMNS))
-    evs = pd.DataFrame(evaluations)[list(EVALUATION_COLUMNS)]
+    evs = pd.DataFrame(evaluations).reindex(columns=list(EVALUATION_COLUMNS))
     return res, evs
 
 

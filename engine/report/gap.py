@@ -46,15 +46,17 @@ def _lexicographic_rank(primary: np.ndarray, secondary: np.ndarray) -> np.ndarra
     return stats.rankdata([dense[p] for p in pairs])
 
 
-def tracking_table(evaluations: pd.DataFrame, results: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per trial with ``spearman`` and ``regret``; failed trials are left out."""
+def tracking_table(evaluations: pd.DataFrame, results: pd.DataFrame | None = None,
+                   metric: str = PRIMARY_METRIC) -> pd.DataFrame:
+    """One row per trial with ``spearman`` and ``regret`` of ``metric``; failed trials are left
+    out."""
     if results is not None:
         failed = set(results.loc[results["status"] != "ok", "trial_id"])
         evaluations = evaluations[~evaluations["trial_id"].isin(failed)]
     keys = ["source", "trial_id", *CONFIG_KEYS, "dataset", "fold", "seed"]
     keys = [k for k in keys if k in evaluations.columns]
     rows = [
-        dict(zip(keys, key), **trial_tracking(group))
+        dict(zip(keys, key), **trial_tracking(group, metric))
         for key, group in evaluations.groupby(keys, dropna=False, sort=True)
     ]
     return pd.DataFrame(rows)

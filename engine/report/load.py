@@ -127,7 +127,20 @@ def load_results(sweep_dirs: list[Location]) -> pd.DataFrame:
             frame["sweep"] = _last_part(str(frame["source"].iloc[0]))
     results = pd.concat(frames, ignore_index=True)
     results["status"] = results["status"].where(results["status"] != "", "ok")
-    return results.reset_index(drop=True)
+    return _imbalance_as_dataset(results).reset_index(drop=True)
+
+
+def _imbalance_as_dataset(results: pd.DataFrame) -> pd.DataFrame:
+    """Each minority share of an imbalance sweep is its own task: ``dataset`` becomes
+    ``<dataset> [minority <share>]`` there, so statistics never pool shares (or pick the best
+    configuration across them); rows without an imbalance keep their name."""
+    share = pd.to_numeric(results["minority_share"], errors="coerce")
+    marked = share.notna()
+    if marked.any():
+        results = results.copy()
+        labels = share[marked].map(lambda x: f" [minority {x:g}]")
+        results.loc[marked, "dataset"] = results.loc[marked, "dataset"].astype(str) + labels
+    return results
 
 
 def load_evaluations(sweep_dirs: list[Location]) -> pd.DataFrame | None:

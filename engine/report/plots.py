@@ -55,6 +55,7 @@ def scaling_figure(
     method: str,
     bands: pd.DataFrame | None = None,
     fit: pd.DataFrame | None = None,
+    ylabel: str = "normalised ROC-AUC improvement (%)",
 ) -> plt.Figure:
     """Median improvement vs synthetic scale for one method; one line per mix ratio.
 
@@ -103,7 +104,7 @@ def scaling_figure(
         _scale_axis(ax, np.append(scales, 0.0) if method == REFERENCE_METHOD else scales)
     band_note = band_label if len(ratios) else "IQR"
     ax.set_xlabel("synthetic scale (synthetic rows / real training rows)")
-    ax.set_ylabel("normalised ROC-AUC improvement (%)")
+    ax.set_ylabel(ylabel)
     ax.set_title(f"{method}: median improvement over zero-shot (band: {band_note})")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="best")

@@ -34,7 +34,7 @@ def select_by_validation(results: pd.DataFrame, column: str = SELECTION_COLUMN,
     numeric = [c for c in ok.columns if c not in keys and pd.api.types.is_numeric_dtype(ok[c])
                and not pd.api.types.is_bool_dtype(ok[c])]  # flags are not averaged
     merged = ok.groupby(keys, as_index=False, dropna=False)[numeric].mean()
-    ascending = not HIGHER_IS_BETTER[PRIMARY_METRIC]
+    ascending = not HIGHER_IS_BETTER.get(column.removeprefix("val_"), True)
     order = [column, "synthetic_scale", "mix_ratio"]
     if "search_number" in merged.columns:
         order.append("search_number")

@@ -10,6 +10,7 @@ from engine.report.reference import (
     REFERENCE_GAP,
     REFERENCE_MEDIAN_IMPROVEMENT,
     REFERENCE_METHOD,
+    REFERENCE_STD_IMPROVEMENT,
     ordered_methods,
 )
 from engine.report.scores import PRIMARY_METRIC, SCORE_KINDS, score_column
@@ -126,6 +127,7 @@ def paper_table(summary: pd.DataFrame, gap: pd.DataFrame | None) -> pd.DataFrame
     else:
         table["median_spearman"] = table["gap"] = table["median_regret"] = np.nan
     table["reference_median_improvement"] = table["method"].map(REFERENCE_MEDIAN_IMPROVEMENT)
+    table["reference_std_improvement"] = table["method"].map(REFERENCE_STD_IMPROVEMENT)
     table["reference_gap"] = table["method"].map(REFERENCE_GAP)
     front = ["method", "improvement", "avg_rank", "gap"]
     return table[front + [c for c in table.columns if c not in front]].reset_index(drop=True)

@@ -1,9 +1,10 @@
 """Cache keys: every stored fit and trial is keyed on everything that produced it.
 
 A generator fit depends on the dataset's identity (name, file content, target), the fold
-(protocol, seed, outer folds, fold index, n_train, val_fraction, max_test_rows), the generator,
-its options and the number of rows drawn. A trial depends on its fit, the model, the fine-tuning
-and preprocessing settings, the fold and its grid point. Keys are SHA-256 digests of a canonical
+(protocol, seed, outer folds, fold index, n_train, val_fraction, max_test_rows, and the
+imbalance where one is set), the generator, its options and the number of rows drawn. A
+trial depends on its fit, the model, the fine-tuning and preprocessing settings, the fold and
+its grid point. Keys are SHA-256 digests of a canonical
 JSON form of those inputs; the inputs themselves are stored beside the result so that a changed
 setting can be named when something is recomputed.
 """
@@ -49,7 +50,7 @@ def source_files(name: str, data_dir: str | None) -> list[Path]:
 
     kind, _, base = name.partition("/")
     if kind not in ("tabarena", "openml"):
-        return []
+        return _registered_mirror_file(name, data_dir)
     stem = base if kind == "tabarena" else f"openml-{base}"
     mirror = mirror_dir(data_dir) if data_dir else None
     for directory in ([mirror] if mirror is not None else []) + [cache_dir()]:
@@ -58,6 +59,20 @@ def source_files(name: str, data_dir: str | None) -> list[Path]:
             splits = splits_path(directory, stem)
             return [table] + ([splits] if splits.is_file() else [])
     return []
+
+
+def _registered_mirror_file(name: str, data_dir: str | None) -> list[Path]:
+    """The mirror table of a registry dataset that declares one (``mirror_stem``, e.g.
+    ``uci/adult``), when a mirror is set and holds it."""
+    from engine.data import DATASETS, dataset_names
+    from engine.data.tabarena import find_table, mirror_dir
+
+    if name not in dataset_names():
+        return []
+    stem = getattr(DATASETS.get(name), "mirror_stem", None)
+    mirror = mirror_dir(data_dir) if stem else None
+    table = find_table(mirror, stem) if mirror is not None else None
+    return [table] if table is not None else []
 
 
 def mirror_file(name: str, data_dir: str | None) -> Path | None:
@@ -78,13 +93,21 @@ def dataset_identity(dataset: dict[str, Any], data_dir: str | None) -> dict[str,
 
 
 def fold_inputs(fold: Any) -> dict[str, Any]:
-    """What decides a fold's rows (``fold`` is an ``engine.plan.sweep_plan.FoldRef``)."""
-    return {
+    """What decides a fold's rows (``fold`` is an ``engine.plan.sweep_plan.FoldRef``); the
+    imbalance and the shift only where set, so folds without them keep their keys."""
+    inputs = {
         "dataset": dataset_identity(fold.dataset, fold.data_dir),
         "split": fold.split, "seed": fold.seed, "outer_folds": fold.outer_folds,
         "fold": fold.fold, "n_train": fold.n_train, "val_fraction": fold.val_fraction,
         "max_test_rows": fold.max_test_rows,
     }
+    share = getattr(fold, "minority_share", None)
+    if share is not None:
+        inputs["imbalance"] = {"minority_share": float(share)}
+    shift = getattr(fold, "shift", None)
+    if shift is not None:  # likewise: unshifted folds keep their keys
+        inputs["shift"] = shift.key()
+    return inputs
 
 
 def generator_params(generator: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +159,8 @@ def model_version(name: str) -> int | None:
 
 def fit_inputs(generator: str, options: dict[str, Any], fold: Any, n_samples: int,
                ) -> dict[str, Any]:
+    if options.get("class_balance") == "as_train":  # the default: keeps the keys without it
+        options = {k: v for k, v in options.items() if k != "class_balance"}
     inputs = {"version": KEY_VERSION, "fold": fold_inputs(fold), "generator": generator,
               "generator_version": generator_version(generator), "options": options,
               "params": generator_params(generator, options), "n_samples": n_samples}

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SELECT_BY = ("roc_auc", "log_loss")  # validation metrics that may select the kept step
+SELECT_BY = ("roc_auc", "log_loss", "f1_macro", "pr_auc", "balanced_accuracy")
+"""Validation metrics that may select the kept step (see ``engine.trials.finetune``)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class FinetuneConfig:
     # Randomly permute feature columns and class labels in every episode (the prediction-time
     # ensemble of the embedded PFN uses permuted passes too).
     permute: bool = False
-    # Validation metric that selects the kept step: "roc_auc" (log loss breaks ties) or
-    # "log_loss" (smoother on small validation sets).
+    # Validation metric that selects the kept step: "roc_auc" (log loss breaks ties),
+    # "log_loss" (smoother on small validation sets), or for imbalanced tasks "f1_macro",
+    # "pr_auc" (the minority class's average precision) or "balanced_accuracy" (log loss
+    # breaks their ties too).
     select_by: str = "roc_auc"  # one of SELECT_BY

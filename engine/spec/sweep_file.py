@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,14 @@ from engine.spec.finetune_config import FinetuneConfig as FinetuneSpec
 from engine.spec.methods import METHODS
 from engine.spec.plugin_options import check_generator_options, check_model_options
 from engine.spec.search import SearchSpec, parse_search
+from engine.spec.shift_spec import ShiftSpec, parse_shift
 from engine.spec.tracking import TrackingSpec, parse_tracking
 from engine.spec.yaml_loading import DuplicateKeyError, UniqueKeyLoader, folder_name_problem
 
 TOP_LEVEL_FIELDS = {
     "name", "seed", "storage", "datasets", "folds", "outer_folds", "n_train", "val_fraction",
     "max_test_rows", "methods", "grid", "model", "finetune", "resources", "preprocessing",
-    "split", "data_dir", "max_synthetic_rows", "search", "tracking",
+    "split", "data_dir", "max_synthetic_rows", "search", "tracking", "imbalance", "shift",
 }
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 2**31 - 1  # bound for every other integer field
@@ -40,6 +41,7 @@ class DatasetRef:
     name: str
     path: str | None = None
     target: str | None = None
+    shift: ShiftSpec | None = None  # its out-of-domain test pool (None: no shift)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "target": self.target}
@@ -96,6 +98,7 @@ class SweepSpec:
     max_synthetic_rows: int = DEFAULT_MAX_SYNTHETIC_ROWS  # cap on one fit's synthetic table
     search: SearchSpec = field(default_factory=SearchSpec)  # grid, or an Optuna search
     tracking: TrackingSpec | None = None  # MLflow / W&B logging of the trials (no cache input)
+    minority_shares: tuple[float, ...] = ()  # imbalance.minority_share: one fold axis each
     source: str = "<memory>"
 
     @property
@@ -153,7 +156,7 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
     storage = _storage(v, raw, name)
 
     data_dir = _data_dir(v, raw, base)
-    datasets = _datasets(v, raw, base, data_dir)
+    datasets = _with_shift(v, raw, _datasets(v, raw, base, data_dir))
     split = v.choice(raw, "split", SPLIT_PROTOCOLS, default="kfold")
     outer_folds = v.integer(raw, "outer_folds", default=5, minimum=2)
     if split == "tabarena":
@@ -163,6 +166,7 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
     n_train = v.integer(raw, "n_train", default=256, minimum=8)
     val_fraction = v.number(raw, "val_fraction", default=0.25, low=0.05, high=0.9)
     max_test_rows = v.integer(raw, "max_test_rows", default=2000, minimum=10)
+    shares = _imbalance(v, raw.get("imbalance"), n_train)
     methods = _methods(v, raw)
     scales, mixes = _grid(v, raw)
     cap = v.integer(raw, "max_synthetic_rows", default=DEFAULT_MAX_SYNTHETIC_ROWS, minimum=1)
@@ -178,7 +182,8 @@ def parse_spec(raw: Any, source: str = "<memory>", base_dir: Path | None = None)
         max_test_rows=max_test_rows, methods=methods, synthetic_scales=scales,
         mix_ratios=mixes, model=model, finetune=finetune, resources=resources,
         preprocessing=prep, split=split, data_dir=data_dir, max_synthetic_rows=cap,
-        search=search, tracking=parse_tracking(v, raw.get("tracking"), name), source=source,
+        search=search, tracking=parse_tracking(v, raw.get("tracking"), name),
+        minority_shares=shares, source=source,
     )
 
 
@@ -204,6 +209,29 @@ def _storage(v: _Validator, raw: dict, name: str) -> str:
         raise SpecError(v.source, "storage", f"cannot write the sweep folder {path / name}: "
                         f"{problem}")
     return str(path)
+
+
+def _imbalance(v: _Validator, raw: Any, n_train: int) -> tuple[float, ...]:
+    """``imbalance: {minority_share: s | [s, ...]}``: each share in (0, 0.5], giving at least
+    2 minority rows of n_train; () when absent."""
+    if raw is None:
+        return ()
+    where = "imbalance.minority_share"
+    if not isinstance(raw, dict) or "minority_share" not in raw:
+        raise SpecError(v.source, "imbalance", "expected {minority_share: <share or list>}")
+    extra = sorted(set(raw) - {"minority_share"})
+    if extra:
+        raise SpecError(v.source, f"imbalance.{extra[0]}", "unknown field (minority_share)")
+    shares = v.number_list(raw, "minority_share", default=[], where="imbalance")
+    for i, share in enumerate(shares):
+        at = f"{where}[{i}]" if isinstance(raw["minority_share"], list) else where
+        if not 0 < share <= 0.5:
+            raise SpecError(v.source, at, f"expected a share in (0, 0.5], got {share:g}")
+        if int(round(share * n_train)) < 2:
+            raise SpecError(v.source, at, f"share {share:g} x n_train {n_train} gives "
+                            f"{int(round(share * n_train))} minority rows; need at least 2")
+    _distinct_folders(v, where, shares, "minority")
+    return tuple(sorted(set(shares)))
 
 
 def _check_table_cap(v: _Validator, scales: tuple[float, ...], n_train: int, cap: int,
@@ -294,11 +322,16 @@ def _datasets(v: _Validator, raw: dict, base: Path,
                     "openml/<data id>, or {name, path, target} for a local file)"
                 )
             out.append(DatasetRef(name=item))
+        elif isinstance(item, dict) and "shift" in item:
+            rest = {k: val for k, val in item.items() if k != "shift"}
+            ref = _datasets(v, {"datasets": [rest["name"] if set(rest) == {"name"}
+                                             else rest]}, base, data_dir)[0]
+            out.append(replace(ref, shift=_shift_or_none(v, item["shift"], f"{where}.shift")))
         elif isinstance(item, dict):
             extra = sorted(set(item) - {"name", "path", "target"})
             if extra:
                 raise SpecError(v.source, f"{where}.{extra[0]}",
-                                "unknown field (name, path, target)")
+                                "unknown field (name, path, target, shift)")
             dname = v.string(item, "name", required=True, where=where)
             path = v.string(item, "path", required=True, where=where)
             target = v.string(item, "target", required=True, where=where)
@@ -321,6 +354,32 @@ def _datasets(v: _Validator, raw: dict, base: Path,
     if problem:
         raise SpecError(v.source, "datasets", problem)
     return tuple(out)
+
+
+def _shift_or_none(v: _Validator, raw: Any, where: str) -> ShiftSpec | None:
+    """A dataset's own ``shift:`` (``none`` turns the sweep's shift off for it)."""
+    if raw == "none":
+        return None
+    try:
+        shift = parse_shift(v, raw)
+    except SpecError as exc:  # name the dataset's field, not the top-level one
+        raise SpecError(v.source, exc.field.replace("shift", where, 1), exc.problem) from None
+    return replace(shift, where=where) if shift is not None else None
+
+
+def _with_shift(v: _Validator, raw: dict, datasets: tuple[DatasetRef, ...],
+                ) -> tuple[DatasetRef, ...]:
+    """The top-level ``shift:`` for every dataset without one of its own."""
+    shift = parse_shift(v, raw.get("shift"))
+    if shift is None:
+        return datasets
+    own = {_entry_name(item) for item in raw["datasets"]
+           if isinstance(item, dict) and "shift" in item}  # theirs, or 'none'
+    return tuple(d if d.name in own else replace(d, shift=shift) for d in datasets)
+
+
+def _entry_name(item: Any) -> str | None:
+    return item.get("name") if isinstance(item, dict) else None
 
 
 def _tabarena_ref(v: _Validator, name: str, where: str, data_dir: str | None) -> DatasetRef:
@@ -554,7 +613,8 @@ def _check_plugin(v: _Validator, where: str, check: Any) -> None:
     try:
         check()
     except CausalMixError as exc:
-        raise SpecError(v.source, where, str(exc)) from None
+        option = getattr(exc, "option", None)  # an OptionError names the option
+        raise SpecError(v.source, f"{where}.{option}" if option else where, str(exc)) from None
 
 
 def _section(v: _Validator, raw: Any, name: str, cls: type) -> dict:

@@ -7,14 +7,20 @@ Scores are computed on real rows only. ``*_roc_auc`` is one-vs-rest macro for mu
 
 from __future__ import annotations
 
-METRICS: tuple[str, ...] = ("roc_auc", "log_loss", "accuracy", "f1_macro")
-"""Metrics recorded for each split; roc_auc is the primary (selection and normalisation) metric."""
+METRICS: tuple[str, ...] = ("roc_auc", "log_loss", "accuracy", "f1_macro", "f1_minority",
+                            "pr_auc", "balanced_accuracy")
+"""Metrics recorded for each split; roc_auc is the primary (selection and normalisation) metric.
+``f1_minority`` and ``pr_auc`` (average precision) are those of the minority class: the least
+frequent class of the fold's training labels (ties: the smaller label), ``minority_class``."""
 
 HIGHER_IS_BETTER: dict[str, bool] = {
     "roc_auc": True,
     "log_loss": False,
     "accuracy": True,
     "f1_macro": True,
+    "f1_minority": True,
+    "pr_auc": True,
+    "balanced_accuracy": True,
 }
 
 RESULT_COLUMNS: dict[str, str] = {
@@ -31,6 +37,9 @@ RESULT_COLUMNS: dict[str, str] = {
     "seed": "int64",
     "model": "string",
     "n_train": "int64",  # real rows drawn for the fold (training + validation): the scarcity knob
+    "minority_share": "float64",  # fold option imbalance.minority_share (NaN when not set)
+    "n_minority_train": "int64",  # minority-class rows among the n_train rows (train + val)
+    "minority_class": "string",  # the training rows' least frequent class (f1_minority, pr_auc)
     "n_context": "int64",  # real training rows: the model's context and the generators' input
     "n_val": "int64",
     "n_test": "int64",
@@ -47,6 +56,13 @@ RESULT_COLUMNS: dict[str, str] = {
     **{f"val_{m}": "float64" for m in METRICS},  # at the selected (best-validation) step
     **{f"test_{m}": "float64" for m in METRICS},  # at the selected (best-validation) step
     "normalized_improvement_pct": "float64",  # sign x (test/zero-shot - 1) x 100, ROC-AUC
+    # under a shift (engine.folds.shift; '' / -1 / NaN without one): the out-of-domain test
+    "shift": "string",  # the shift, described ('domain sex ood=Female', 'cluster k=4', ...)
+    "ood_domain": "string",  # the held-out domain(s) of this fold
+    "n_ood_test": "int64",
+    **{f"zero_shot_ood_test_{m}": "float64" for m in METRICS},
+    **{f"ood_test_{m}": "float64" for m in METRICS},  # at the selected step
+    "ood_normalized_improvement_pct": "float64",  # against the zero-shot OOD ROC-AUC
     "best_step": "int64",
     "steps_run": "int64",
     "seconds": "float64",
@@ -72,6 +88,7 @@ EVALUATION_COLUMNS: dict[str, str] = {
     "train_loss": "float64",  # mean episode loss since the previous evaluation (NaN at step 0)
     **{f"val_{m}": "float64" for m in METRICS},
     **{f"test_{m}": "float64" for m in METRICS},  # analysis only, never used for selection
+    **{f"ood_test_{m}": "float64" for m in METRICS},  # under a shift; analysis only
 }
 
 

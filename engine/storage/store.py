@@ -57,8 +57,18 @@ def fmt_num(x: float) -> str:
     return f"{x:g}"
 
 
-def trial_id(method: str, dataset: str, fold: int, scale: float, mix: float, seed: int) -> str:
-    return f"{method}/{slug(dataset)}/fold{fold}/scale{fmt_num(scale)}_mix{fmt_num(mix)}_seed{seed}"
+def fold_label(fold: int, minority_share: float | None = None) -> str:
+    """A dataset-fold's folder name: ``fold<k>``, or ``fold<k>_minority<share>`` with an
+    imbalance (each share is its own dataset-fold)."""
+    if minority_share is None:
+        return f"fold{fold}"
+    return f"fold{fold}_minority{fmt_num(minority_share)}"
+
+
+def trial_id(method: str, dataset: str, fold: int, scale: float, mix: float, seed: int,
+             minority_share: float | None = None) -> str:
+    return (f"{method}/{slug(dataset)}/{fold_label(fold, minority_share)}/"
+            f"scale{fmt_num(scale)}_mix{fmt_num(mix)}_seed{seed}")
 
 
 class SweepStore:

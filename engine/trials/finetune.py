@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from engine.models.base import InContextClassifier
 from engine.spec.finetune_config import FinetuneConfig
-from engine.trials.metrics import scores
+from engine.trials.metrics import minority_class, scores
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Evaluation:
     train_loss: float
     val: dict[str, float]
     test: dict[str, float]
+    ood: dict[str, float] | None = None  # out-of-domain test rows under a shift (analysis only)
 
 
 @dataclass
@@ -108,17 +109,20 @@ class EpisodeSampler:
 
 
 def evaluate(model: InContextClassifier, split: EvalSplit, n_classes: int) -> dict[str, float]:
+    """Every metric on ``split``'s rows with its context; the minority class is the context's
+    (the training rows')."""
     model.fit(split.X_ctx, split.y_ctx, n_classes=n_classes)
-    return scores(split.y, model.predict_proba(split.X))
+    return scores(split.y, model.predict_proba(split.X), minority_class(split.y_ctx))
 
 
 def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit,
              test: EvalSplit, n_classes: int, cfg: FinetuneConfig, seed: int,
              logger: FinetuneLogger | None = None,
-             initial: Evaluation | None = None) -> FinetuneResult:
+             initial: Evaluation | None = None, ood: EvalSplit | None = None) -> FinetuneResult:
     """Fine-tune ``model`` in place; on return it holds the best-validation weights.
 
-    ``initial`` is the zero-shot evaluation when it is already known (shared baseline)."""
+    ``initial`` is the zero-shot evaluation when it is already known (shared baseline);
+    ``ood`` (out-of-domain test rows) is scored at every evaluation, never for selection."""
     torch.manual_seed(seed)
     module = model.module
     params = [p for p in module.parameters() if p.requires_grad]
@@ -127,7 +131,8 @@ def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit
 
     def record(step: int, loss: float, known: Evaluation | None = None) -> bool:
         ev = known or Evaluation(step, loss, evaluate(model, val, n_classes),
-                                 evaluate(model, test, n_classes))
+                                 evaluate(model, test, n_classes),
+                                 evaluate(model, ood, n_classes) if ood is not None else None)
         result.evaluations.append(ev)
         best = result.best if result.evaluations[:-1] else None
         improved = best is None or _better(ev.val, best.val, cfg.select_by)
@@ -190,15 +195,14 @@ def _episode_step(model: InContextClassifier, sampler: EpisodeSampler,
 
 
 def _better(new: dict[str, float], old: dict[str, float], by: str = "roc_auc") -> bool:
-    """Strictly better validation ROC-AUC (equal AUC: lower log loss), or lower log loss."""
+    """Strictly better validation ``by`` (a score where higher is better; equal: lower log
+    loss), or for ``by="log_loss"`` strictly lower log loss."""
     if by == "log_loss":
         a, b = new["log_loss"], old["log_loss"]
         return not math.isnan(a) and (math.isnan(b) or a < b - 1e-12)
-    a, b = new["roc_auc"], old["roc_auc"]
+    a, b = new[by], old[by]
     if math.isnan(a):
         return False
     if math.isnan(b) or a > b + 1e-12:
         return True
     return abs(a - b) <= 1e-12 and new["log_loss"] < old["log_loss"] - 1e-12
-
-

@@ -27,6 +27,7 @@ from engine.trials.finetune import (
     FinetuneResult,
     finetune,
 )
+from engine.trials.metrics import minority_class
 from engine.trials.warm import baseline_key, shared_baseline, warm_model
 
 ProvisionalWriter = Callable[[dict[str, Any]], None]
@@ -86,6 +87,23 @@ class TrialData:
     synthetic: tuple[np.ndarray, np.ndarray] | None
     n_classes: int
     categorical: np.ndarray  # per feature column: holds category codes
+    classes: np.ndarray | None = None  # the dataset's labels (codes index them)
+    ood: EvalSplit | None = None  # out-of-domain test rows of a shifted fold
+    shift: str = ""  # the shift, described (results' ``shift``), and its held-out domain
+    ood_domain: str = ""
+
+    @property
+    def minority(self) -> int:
+        """Code of the training rows' least frequent class (f1_minority, pr_auc)."""
+        return minority_class(self.y_train)
+
+    def minority_row(self) -> dict[str, Any]:
+        """``minority_class`` (its label) and ``n_minority_train`` (its rows among the
+        training and validation rows)."""
+        code = self.minority
+        label = self.classes[code] if self.classes is not None else code
+        return {"minority_class": str(label),
+                "n_minority_train": int((self.y_train == code).sum() + (self.val.y == code).sum())}
 
 
 def prepare_data(job: TrialJob) -> TrialData:
@@ -101,9 +119,15 @@ def prepare_data(job: TrialJob) -> TrialData:
     if job.generator:
         X_syn, y_syn = load_synthetic(job.synthetic_dir, job.n_synthetic)
         synthetic = (prep.transform(X_syn), fold.codes(y_syn))
-    return TrialData(Ztr, ytr, EvalSplit(Ztr, ytr, prep.transform(X_va), yva),
+    data = TrialData(Ztr, ytr, EvalSplit(Ztr, ytr, prep.transform(X_va), yva),
                      EvalSplit(Ztr, ytr, prep.transform(X_te), yte), synthetic, fold.n_classes,
-                     prep.categorical_)
+                     prep.categorical_, fold.classes)
+    if fold.shift is not None:
+        X_ood, y_ood = fold.rows("ood_test")
+        data.ood = EvalSplit(Ztr, ytr, prep.transform(X_ood), fold.codes(y_ood))
+        data.shift = job.fold.shift.describe()
+        data.ood_domain = ",".join(fold.shift.ood_values)
+    return data
 
 
 def _run(job: TrialJob, logger: FinetuneLogger | None, provisional: ProvisionalWriter | None,
@@ -121,7 +145,7 @@ def _run(job: TrialJob, logger: FinetuneLogger | None, provisional: ProvisionalW
     t_score = time.perf_counter()
     store = SweepStore(job.sweep_dir)
     initial, computed = shared_baseline(store, baseline_key(job.inputs), model, data.val,
-                                        data.test, data.n_classes)
+                                        data.test, data.n_classes, data.ood)
     scoring = time.perf_counter() - t_score if computed else 0.0
 
     seed = derive_seed("trial", job.trial_id)
@@ -136,7 +160,7 @@ def _run(job: TrialJob, logger: FinetuneLogger | None, provisional: ProvisionalW
     if provisional is not None:
         logger = _ProvisionalLogger(job, data, row, logger, provisional, model, t_ft)
     res = finetune(model, sampler, data.val, data.test, data.n_classes, cfg, seed, logger,
-                   initial=initial)
+                   initial=initial, ood=data.ood)
     row = _scores_row(data, res)
     row.update(finetune_seconds=time.perf_counter() - t_ft, scoring_seconds=scoring,
                device=str(model.device))
@@ -177,12 +201,29 @@ def _scores_row(data: TrialData, res: FinetuneResult) -> dict[str, Any]:
         "best_step": res.best_step, "steps_run": res.steps_run,
         "normalized_improvement_pct": normalized_improvement(best.test["roc_auc"],
                                                              zero.test["roc_auc"]),
+        **data.minority_row(),
     }
     for m in METRICS:
         row[f"zero_shot_val_{m}"] = zero.val[m]
         row[f"zero_shot_test_{m}"] = zero.test[m]
         row[f"val_{m}"] = best.val[m]
         row[f"test_{m}"] = best.test[m]
+    if data.ood is not None and zero.ood is not None and best.ood is not None:
+        row.update(_ood_scores(data, zero.ood, best.ood))
+    return row
+
+
+def _ood_scores(data: TrialData, zero: dict[str, float], best: dict[str, float],
+                ) -> dict[str, Any]:
+    """Out-of-domain test scores of the zero-shot and the selected model, and the OOD
+    improvement normalised against the zero-shot OOD score (ROC-AUC)."""
+    row: dict[str, Any] = {"shift": data.shift, "ood_domain": data.ood_domain,
+                           "n_ood_test": len(data.ood.X) if data.ood is not None else 0,
+                           "ood_normalized_improvement_pct": normalized_improvement(
+                               best["roc_auc"], zero["roc_auc"])}
+    for m in METRICS:
+        row[f"zero_shot_ood_test_{m}"] = zero[m]
+        row[f"ood_test_{m}"] = best[m]
     return row
 
 
@@ -193,6 +234,8 @@ def base_row(job: TrialJob) -> dict[str, Any]:
         "fit_id": SweepStore(job.sweep_dir).fit_id(job.synthetic_dir),
         "synthetic_scale": job.synthetic_scale, "mix_ratio": job.mix_ratio,
         "seed": job.fold.seed, "model": job.model["name"], "n_train": job.fold.n_train,
+        "minority_share": (float("nan") if job.fold.minority_share is None
+                           else job.fold.minority_share),
         "n_synthetic": job.n_synthetic if job.generator else 0,
         "lr": job.finetune.lr, "finetune_steps": job.finetune.steps, "search": job.search,
         "search_number": job.search_number, "stopped_early": False,
@@ -209,4 +252,6 @@ def _eval_row(job: TrialJob, e: Evaluation) -> dict[str, Any]:
     for m in METRICS:
         row[f"val_{m}"] = e.val[m]
         row[f"test_{m}"] = e.test[m]
+        if e.ood is not None:
+            row[f"ood_test_{m}"] = e.ood[m]
     return row

@@ -68,19 +68,33 @@ def baseline_key(inputs: dict[str, Any]) -> str:
     return digest({k: inputs.get(k) for k in BASELINE_INPUTS})
 
 
+def _has_all_metrics(stored: dict[str, Any], parts: tuple[str, ...] = ("val", "test")) -> bool:
+    """A stored baseline written before a metric was added is computed again."""
+    from engine.storage.results_schema import METRICS
+
+    return all(set(METRICS) <= set(stored.get(part) or {}) for part in parts)
+
+
 def shared_baseline(store: SweepStore, key: str, model: InContextClassifier, val: EvalSplit,
-                    test: EvalSplit, n_classes: int) -> tuple[Evaluation, bool]:
-    """The zero-shot evaluation (step 0) and whether it was computed here."""
+                    test: EvalSplit, n_classes: int, ood: EvalSplit | None = None,
+                    ) -> tuple[Evaluation, bool]:
+    """The zero-shot evaluation (step 0) and whether it was computed here (``ood``: the
+    out-of-domain test rows of a shifted fold, stored beside val and test)."""
     if key in _BASELINES:
         return _BASELINES[key], False
     path = store.baseline_path(key)
     stored = read_json(path)
-    if stored and stored.get("key") == key:
-        ev = Evaluation(0, float("nan"), stored["val"], stored["test"])
+    parts = ("val", "test", "ood") if ood is not None else ("val", "test")
+    if stored and stored.get("key") == key and _has_all_metrics(stored, parts):
+        ev = Evaluation(0, float("nan"), stored["val"], stored["test"], stored.get("ood"))
         _BASELINES[key] = ev
         return ev, False
     ev = Evaluation(0, float("nan"), evaluate(model, val, n_classes),
-                    evaluate(model, test, n_classes))
-    atomic_write_json(path, {"key": key, "val": ev.val, "test": ev.test})
+                    evaluate(model, test, n_classes),
+                    evaluate(model, ood, n_classes) if ood is not None else None)
+    record = {"key": key, "val": ev.val, "test": ev.test}
+    if ev.ood is not None:
+        record["ood"] = ev.ood
+    atomic_write_json(path, record)
     _BASELINES[key] = ev
     return ev, True

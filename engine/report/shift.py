@@ -1,0 +1,147 @@
+"""The report's *Shift* section: in-domain (ID) against out-of-domain (OOD) test scores.
+
+Written only when the results hold OOD scores (a sweep with ``shift:``). The unit is the
+dataset-fold (seeds averaged), as in the scaling statistics, with the same seeded bootstrap
+(``engine.report.scaling_stats_core``):
+
+* ``shift_summary``: per method x grid point, mean (95 % CI) and median of the ID and the OOD
+  normalised improvement, the mean ID and OOD test ROC-AUC of the selected model and their
+  gap (ID - OOD): the TableShift view, and over scale x mix the OOD scaling curves;
+* ``shift_gap``: the robustness gap of each method against finetune's on the same
+  dataset-fold: mean difference (CI) and a Wilcoxon signed-rank test, and the same for the OOD
+  improvement (does a method shrink the OOD loss?);
+* ``shift_scatter``: ID against OOD test ROC-AUC, one point per trial, by method.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from engine.report.export import Outputs  # noqa: E402
+from engine.report.load import CONFIG_KEYS  # noqa: E402
+from engine.report.reference import REFERENCE_METHOD, ordered_methods  # noqa: E402
+from engine.report.scaling_stats_core import (  # noqa: E402
+    UNIT_KEYS,
+    _method_order,
+    boot_means,
+    bootstrap_counts,
+    grid_values,
+    percentile_ci,
+)
+
+ID_IMPROVEMENT = "normalized_improvement_pct"
+OOD_IMPROVEMENT = "ood_normalized_improvement_pct"
+ID_SCORE, OOD_SCORE = "test_roc_auc", "ood_test_roc_auc"
+
+
+def has_shift(results: pd.DataFrame) -> bool:
+    """True when some finished trial has an OOD test score."""
+    return OOD_SCORE in results.columns and bool(
+        np.isfinite(pd.to_numeric(results[OOD_SCORE], errors="coerce")).any())
+
+
+def unit_values(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per grid point x dataset-fold: the mean ID/OOD improvement, scores and gap."""
+    rows = results.assign(shift_gap=pd.to_numeric(results[ID_SCORE], errors="coerce")
+                          - pd.to_numeric(results[OOD_SCORE], errors="coerce"))
+    keys = CONFIG_KEYS + UNIT_KEYS
+    frames = [grid_values(rows, col).rename(columns={"value": col})[keys + [col]]
+              for col in (ID_IMPROVEMENT, OOD_IMPROVEMENT, ID_SCORE, OOD_SCORE, "shift_gap")]
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.merge(frame, on=keys, how="outer")
+    return out
+
+
+def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return (np.nan, np.nan, np.nan)
+    draws = boot_means(bootstrap_counts(len(finite)), finite[:, None])[:, 0]
+    low, high = percentile_ci(draws)
+    return float(finite.mean()), float(low), float(high)
+
+
+def shift_summary(units: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for point, part in units.groupby(CONFIG_KEYS, dropna=False):
+        row = dict(zip(CONFIG_KEYS, point))
+        row["n_dataset_folds"] = int(part[OOD_IMPROVEMENT].notna().sum())
+        for name, col in (("id", ID_IMPROVEMENT), ("ood", OOD_IMPROVEMENT)):
+            mean, low, high = _mean_ci(part[col].to_numpy(dtype=float))
+            row.update({f"{name}_mean_improvement_pct": mean, f"{name}_ci_low": low,
+                        f"{name}_ci_high": high,
+                        f"{name}_median_improvement_pct": float(part[col].median())})
+        row.update(id_test_roc_auc=float(part[ID_SCORE].mean()),
+                   ood_test_roc_auc=float(part[OOD_SCORE].mean()),
+                   mean_gap=float(part["shift_gap"].mean()))
+        rows.append(row)
+    return _method_order(pd.DataFrame(rows))
+
+
+def _paired(diff: np.ndarray) -> dict[str, float]:
+    from scipy.stats import wilcoxon
+
+    diff = diff[np.isfinite(diff)]
+    mean, low, high = _mean_ci(diff)
+    p = np.nan
+    if len(diff) >= 2 and np.any(diff != 0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p = float(wilcoxon(diff).pvalue)
+    return {"n": len(diff), "mean": mean, "ci_low": low, "ci_high": high, "p_wilcoxon": p}
+
+
+def shift_gap(units: pd.DataFrame) -> pd.DataFrame:
+    """Each method x grid point against finetune on the same dataset-folds: the difference of
+    the robustness gap (negative: more robust) and of the OOD improvement (positive: better)."""
+    base = units[units["method"] == REFERENCE_METHOD].set_index(UNIT_KEYS)
+    rows = []
+    if base.empty:
+        return pd.DataFrame()
+    for point, part in units[units["method"] != REFERENCE_METHOD].groupby(CONFIG_KEYS):
+        part = part.set_index(UNIT_KEYS).join(base[["shift_gap", OOD_IMPROVEMENT]],
+                                              rsuffix="_ref", how="inner")
+        gap = _paired((part["shift_gap"] - part["shift_gap_ref"]).to_numpy(dtype=float))
+        ood = _paired((part[OOD_IMPROVEMENT] - part[f"{OOD_IMPROVEMENT}_ref"]).to_numpy(
+            dtype=float))
+        rows.append({**dict(zip(CONFIG_KEYS, point)), "n_dataset_folds": gap["n"],
+                     **{f"gap_diff_{k}": v for k, v in gap.items() if k != "n"},
+                     **{f"ood_improvement_diff_{k}": v for k, v in ood.items() if k != "n"}})
+    return _method_order(pd.DataFrame(rows)) if rows else pd.DataFrame()
+
+
+def scatter_figure(results: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ok = results[np.isfinite(pd.to_numeric(results[OOD_SCORE], errors="coerce"))]
+    colours = plt.get_cmap("tab10")
+    for i, method in enumerate(ordered_methods(ok["method"])):
+        part = ok[ok["method"] == method]
+        ax.scatter(part[ID_SCORE], part[OOD_SCORE], s=9, alpha=0.6, color=colours(i % 10),
+                   label=method)
+    lo = float(np.nanmin(ok[[ID_SCORE, OOD_SCORE]].to_numpy(dtype=float)))
+    ax.plot([lo, 1], [lo, 1], color="0.5", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("in-domain test ROC-AUC")
+    ax.set_ylabel("out-of-domain test ROC-AUC")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("in-domain vs out-of-domain, one point per trial", fontsize=9)
+    return fig
+
+
+def write_shift_report(results: pd.DataFrame, outputs: Outputs) -> None:
+    """``shift_summary``, ``shift_gap`` and ``shift_scatter`` for a shifted sweep; nothing
+    (and no warning) otherwise."""
+    if not has_shift(results):
+        return
+    ok = results[results["status"] == "ok"] if "status" in results.columns else results
+    units = unit_values(ok)
+    outputs.table("shift_summary", shift_summary(units))
+    outputs.table("shift_gap", shift_gap(units))
+    outputs.figure("shift_scatter", scatter_figure(ok))
