@@ -1,4 +1,4 @@
-"""Every one of the seven methods through one real sweep (tiny generator settings)."""
+"""Every method through one real sweep (tiny generator settings)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from engine.spec.methods import METHODS
 from engine.spec.sweep_file import load_spec, parse_spec
 from tests.conftest import REPO, small_spec
 
+TABDDPM = {"steps": 20, "timesteps": 20, "layers": 2, "width": 32}
+
 
 def test_all_methods_sweep_file_is_valid():
     spec = load_spec(REPO / "sweeps" / "all_methods.yaml")
@@ -18,12 +20,16 @@ def test_all_methods_sweep_file_is_valid():
 
 def test_sweep_over_all_seven_methods(ray_local, tmp_path):
     pytest.importorskip("ctgan")
+    pytest.importorskip("imblearn")
     methods = [
         "finetune", "causalmixft", {"name": "scm", "options": {"n_dags": 2}},
         {"name": "ctgan", "options": {"epochs": 3, "batch_size": 40}},
         {"name": "tabebm", "options": {"steps": 10}}, "tableaugment",
         {"name": "mixed", "options": {"params": {"ctgan": {"epochs": 3, "batch_size": 40},
                                                   "tabebm": {"steps": 10}}}},
+        {"name": "tabddpm", "options": TABDDPM},
+        {"name": "causalmixft_tabddpm", "options": TABDDPM},
+        {"name": "smote", "options": {"k_neighbors": 3}},
     ]
     spec = parse_spec(small_spec(tmp_path, datasets=["sklearn/wine"], methods=methods))
     sweep_dir = run_sweep(spec, report=True)
@@ -33,4 +39,6 @@ def test_sweep_over_all_seven_methods(ray_local, tmp_path):
     assert res["test_roc_auc"].between(0, 1).all()
     assert (sweep_dir / "report" / "report.html").is_file()
     fits = list((sweep_dir / "synthetic").glob("**/fit.json"))
-    assert len(fits) == 6  # scm shared by causalmixft (default options) is separate from scm's
+    # tabddpm: one fit shared by its two methods; scm shared by causalmixft (default options)
+    # is separate from scm's; smote its own
+    assert len(fits) == 8

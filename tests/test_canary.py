@@ -21,6 +21,7 @@ FAST_OPTIONS = {
     "scm": {"n_dags": 1},
     "ctgan": {"epochs": 2, "batch_size": 50},
     "tabebm": {"steps": 5},
+    "tabddpm": {"steps": 30, "timesteps": 20, "layers": 2, "width": 32},
     "mixed": {"params": {"ctgan": {"epochs": 2, "batch_size": 50},
                          "tabebm": {"steps": 5}, "scm": {"n_dags": 1}}},
 }
@@ -55,6 +56,8 @@ def _canary_table(tmp_path: Path) -> tuple[Path, FoldRef]:
 def test_no_validation_or_test_row_reaches_a_generator(tmp_path, name):
     if name == "ctgan":
         pytest.importorskip("ctgan")
+    if name == "smote":
+        pytest.importorskip("imblearn")
     _, ref = _canary_table(tmp_path)
     job = FitJob(name, FAST_OPTIONS.get(name, {}), ref, n_samples=200,
                  out_dir=str(tmp_path / "fit"))

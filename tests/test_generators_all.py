@@ -36,6 +36,7 @@ def _pfn_options() -> dict[str, Any]:
 TINY: dict[str, dict[str, Any]] = {
     "scm": {"n_dags": 1, "algorithms": ["pc"], "regressor": "linear", "classifier": "logistic"},
     "tabebm": {"steps": 5, "n_negatives": 8, "model_options": _pfn_options()},
+    "tabddpm": {"steps": 30, "timesteps": 20, "layers": 2, "width": 32},
     "ctgan": {
         "epochs": 1,
         "batch_size": 30,
@@ -63,12 +64,23 @@ def _params(name: str) -> dict[str, Any]:
     return dict(TINY.get(name, {}))
 
 
+def _smote_installed() -> bool:
+    try:
+        import imblearn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _names() -> list[Any]:
     out = []
     for name in generator_names():
         marks = []
         if name == "ctgan" and not _ctgan_installed():
             marks.append(pytest.mark.skip(reason="optional package 'ctgan' is not installed"))
+        if name == "smote" and not _smote_installed():
+            marks.append(pytest.mark.skip(reason="optional package 'imbalanced-learn' is not "
+                                          "installed"))
         out.append(pytest.param(name, marks=marks, id=name))
     return out
 

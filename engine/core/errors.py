@@ -31,3 +31,12 @@ class MissingExtraError(CausalMixError):
 
 class SweepLockedError(CausalMixError):
     """Another driver holds the sweep's lease (one driver per sweep)."""
+
+
+class OptionError(CausalMixError):
+    """A bad plug-in option value; ``option`` names it (a sweep file's error names the field
+    ``methods[i].options.<option>``)."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        self.option = option
+        super().__init__(problem)

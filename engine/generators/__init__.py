@@ -15,9 +15,12 @@ def _load_all() -> None:
 
 
 def make_generator(name: str, **params: Any) -> Generator:
-    """Instantiate the generator registered as ``name`` with its parameters."""
+    """Instantiate the generator registered as ``name`` with its parameters; the
+    ``class_balance`` option, common to every generator, is applied by the base class."""
     _load_all()
-    return GENERATORS.get(name)(**params)
+    balance = params.pop("class_balance", None)
+    gen = GENERATORS.get(name)(**params)
+    return gen.set_class_balance(balance) if balance is not None else gen
 
 
 def generator_names() -> list[str]:

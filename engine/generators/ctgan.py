@@ -4,7 +4,9 @@ Optional extra ``ctgan`` (``pip install 'causalmix-sweep[ctgan]'``); the package
 inside ``fit``, so the plug-in registers without it and fails with a one-line
 ``MissingExtraError`` only when used.
 
-* The class label is added as a discrete column and sampled jointly with the features.
+* The class label is added as a discrete column and sampled jointly with the features; a
+  ``class_balance`` other than ``as_train`` draws each class with CTGAN's conditional sampling
+  (the label fixed in the condition vector), keeping the rows generated with that label.
 * Numeric columns stay continuous; string, boolean and categorical columns are discrete.
   Missing numerics are imputed with the median for training and re-injected afterwards at the
   observed per-class rates; missing categoricals become a level of their own.
@@ -123,6 +125,17 @@ class CTGANGenerator(Generator):
         self.__dict__.update(state)
 
     def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        return self._draw(n, seed)
+
+    def _sample_class(self, n: int, seed: int, label: Any) -> tuple[pd.DataFrame, pd.Series]:
+        """CTGAN's conditional sampling (the label column fixed in the condition vector),
+        keeping the rows whose generated label is ``label`` (the condition makes it likely,
+        not certain)."""
+        return self._rejection(lambda m, s: self._draw(m, s, str(label)), n, seed, label, 1.0)
+
+    def _draw(self, n: int, seed: int, condition: str | None = None,
+              ) -> tuple[pd.DataFrame, pd.Series]:
+        """``n`` rows, conditioned on the label ``condition`` (its string form) where given."""
         import torch
 
         if hasattr(self.model_, "set_device"):
@@ -130,7 +143,10 @@ class CTGANGenerator(Generator):
         with _seeded(seed):
             if hasattr(self.model_, "set_random_state"):
                 self.model_.set_random_state(int(seed))
-            raw = self.model_.sample(n)
+            if condition is None:
+                raw = self.model_.sample(n)
+            else:
+                raw = self.model_.sample(n, condition_column=_LABEL, condition_value=condition)
             _drop_random_state(self.model_)
         rng = np.random.default_rng(seed)
         labels = raw[_LABEL].astype(str).to_numpy()

@@ -108,13 +108,26 @@ class MixedGenerator(Generator):
         self.weights_ = {m: self.params["weights"][m] / total for m in self.members_}
 
     def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        return self._blend(n, seed, None)
+
+    def _sample_class(self, n: int, seed: int, label: Any) -> tuple[pd.DataFrame, pd.Series]:
+        """Each member's share of ``n`` rows of class ``label`` (its ``sample_class``)."""
+        return self._blend(n, seed, (label,))
+
+    def _blend(self, n: int, seed: int, label: tuple[Any] | None,
+               ) -> tuple[pd.DataFrame, pd.Series]:
+        """The members' shares of ``n`` rows (of one class where ``label`` names it)."""
         counts = proportional_counts(n, np.array([self.weights_[m] for m in self.members_]))
         seeds = np.random.SeedSequence(int(seed)).generate_state(len(self.members_))
         Xs, ys = [], []
         for name, m, s in zip(self.members_, counts, seeds):
             if m == 0:
                 continue
-            X_m, y_m = self.generators_[name].sample(int(m), int(s))
+            gen = self.generators_[name]
+            if label is None:
+                X_m, y_m = gen.sample(int(m), int(s))
+            else:
+                X_m, y_m = gen.sample_class(int(m), int(s), label[0])
             Xs.append(X_m)
             ys.append(pd.Series(np.asarray(y_m, dtype=object)))
         X_all = pd.concat(Xs, ignore_index=True)

@@ -4,7 +4,9 @@ Fit: learn edge probabilities over the features and the target with PC and FCI (
 beyond 30 modelled columns; :mod:`engine.causal.discovery`), draw ``n_dags`` DAGs from them
 (the first is the most probable one), fit one DoWhy ``gcm`` SCM per DAG and sample rows by
 pushing exogenous noise through the graphs. ``sample(n, seed)`` splits ``n`` evenly across
-the SCMs and shuffles the union.
+the SCMs and shuffles the union. With a ``class_balance`` option a class's rows are the sampled
+rows of that class (rejection on the label node, which is correct whatever the label's place in
+the graph), or, when the label is a root of every SCM, ancestral samples with the label fixed.
 
 Preprocessing (all inside the generator):
 
@@ -596,6 +598,32 @@ class SCMGenerator(Generator):
     # ------------------------------------------------------------------ sample
     def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
         from dowhy import gcm
+
+        return self._draw(n, seed, gcm.draw_samples)
+
+    def _sample_class(self, n: int, seed: int, label: Any,
+                      ) -> tuple[pd.DataFrame, pd.Series] | None:
+        """Rows of class ``label`` by ancestral sampling with the label fixed, when the label
+        is a root node of every SCM (then fixing it is conditioning on it); otherwise None:
+        the base class keeps the sampled rows of that class (rejection), since fixing a label
+        whose parents are features would break their dependence on it."""
+        from dowhy import gcm
+
+        if _TARGET_NODE not in self.nodes_ or not self.scms_ or any(
+                scm.graph.in_degree(_TARGET_NODE) > 0 for scm in self.scms_):
+            return None
+        spec = self.target_spec_
+        token = spec.tokens[spec.values.index(label)]
+
+        def draw(scm: Any, m: int) -> pd.DataFrame:
+            return gcm.interventional_samples(scm, {_TARGET_NODE: lambda _: token},
+                                              num_samples_to_draw=m)
+
+        return self._draw(n, seed, draw)
+
+    def _draw(self, n: int, seed: int, draw: Any) -> tuple[pd.DataFrame, pd.Series]:
+        """``n`` rows split evenly across the SCMs (``draw(scm, m)`` samples one), decoded."""
+        from dowhy import gcm
         from threadpoolctl import threadpool_limits
 
         gcm.config.disable_progress_bars()
@@ -610,7 +638,7 @@ class SCMGenerator(Generator):
                     if m == 0:
                         continue
                     with seeded_global_numpy(int(s)):
-                        parts.append(gcm.draw_samples(scm, m)[self.nodes_])
+                        parts.append(draw(scm, m)[self.nodes_])
             raw = pd.concat(parts, ignore_index=True)
             raw = raw.iloc[rng.permutation(len(raw))].reset_index(drop=True)
         else:

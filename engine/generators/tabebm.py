@@ -19,7 +19,8 @@ without training anything:
 4. **Decoding.** Numerics are mapped back to their scale and clipped to the observed range,
    categorical codes are snapped to the nearest valid code, and missing values are
    re-injected at the observed per-class rates. Class counts are proportional to the real
-   class frequencies.
+   class frequencies (or as the ``class_balance`` option sets them: each class has its own
+   energy, so a class is drawn directly).
 
 The classifier is ``engine.models.load_model(model, device="cpu", **model_options)`` (the
 embedded PFN by default, which works offline); an ``InContextClassifier`` instance is also
@@ -36,7 +37,12 @@ import torch
 
 from engine.core.errors import CausalMixError
 from engine.generators.base import Generator, register_generator
-from engine.generators.tableaugment import TableCodec, label_codes, proportional_counts
+from engine.generators.tableaugment import (
+    TableCodec,
+    label_codes,
+    one_class_counts,
+    proportional_counts,
+)
 
 
 @register_generator("tabebm")
@@ -140,11 +146,17 @@ class TabEBMGenerator(Generator):
 
     # ------------------------------------------------------------------ sample
     def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        return self._sample_counts(proportional_counts(n, self.class_freq_), seed)
+
+    def _sample_class(self, n: int, seed: int, label: Any) -> tuple[pd.DataFrame, pd.Series]:
+        return self._sample_counts(one_class_counts(n, self.classes_, label), seed)
+
+    def _sample_counts(self, counts: np.ndarray, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        """``counts[c]`` rows of each class ``c`` (SGLD on its energy), shuffled (seeded)."""
         p = self.params
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(int(seed))
         model = self._model()
-        counts = proportional_counts(n, self.class_freq_)
         Zs, Ms, ys = [], [], []
         for c, m in enumerate(counts):
             if m == 0:

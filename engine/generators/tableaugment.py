@@ -14,7 +14,8 @@ classical augmenter and uses it wherever the comparison calls for "TableAugment"
   otherwise; with probability ``cat_marginal_prob`` they are instead drawn from the class
   marginal of that column.
 * **Missing values** are re-injected per class and column at the observed rate.
-* **Class proportions** of the real rows are preserved (largest-remainder rounding).
+* **Class proportions** of the real rows are preserved (largest-remainder rounding); with a
+  ``class_balance`` option each class is drawn on its own (``_sample_class``).
 
 The module also holds :class:`TableCodec`, the small numeric encoding shared with ``tabebm``.
 """
@@ -28,7 +29,11 @@ import numpy as np
 import pandas as pd
 
 from engine.core.errors import CausalMixError
-from engine.generators.base import Generator, register_generator
+from engine.generators.base import (  # noqa: F401 - proportional_counts re-exported
+    Generator,
+    proportional_counts,
+    register_generator,
+)
 
 # ---------------------------------------------------------------------------- shared helpers
 
@@ -146,16 +151,10 @@ class TableCodec:
         return pd.DataFrame(out, columns=self.names_)
 
 
-def proportional_counts(n: int, weights: np.ndarray) -> np.ndarray:
-    """Split ``n`` into integer counts proportional to ``weights`` (largest remainder)."""
-    w = np.asarray(weights, dtype=np.float64)
-    w = w / w.sum()
-    raw = w * n
-    counts = np.floor(raw).astype(np.int64)
-    rest = n - int(counts.sum())
-    if rest > 0:
-        order = np.argsort(-(raw - counts), kind="stable")
-        counts[order[:rest]] += 1
+def one_class_counts(n: int, classes: np.ndarray, label: Any) -> np.ndarray:
+    """Counts per class (``classes`` order): ``n`` rows of ``label``, none of the others."""
+    counts = np.zeros(len(classes), dtype=np.int64)
+    counts[classes.tolist().index(label)] = n
     return counts
 
 
@@ -225,6 +224,13 @@ class TableAugmentGenerator(Generator):
             self.class_marginals_.append(margs)
 
     def _sample(self, n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        return self._sample_counts(proportional_counts(n, self.class_freq_), seed)
+
+    def _sample_class(self, n: int, seed: int, label: Any) -> tuple[pd.DataFrame, pd.Series]:
+        return self._sample_counts(one_class_counts(n, self.classes_, label), seed)
+
+    def _sample_counts(self, counts: np.ndarray, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        """``counts[c]`` rows of each class ``c``, shuffled (seeded)."""
         rng = np.random.default_rng(seed)
         codec = self.codec_
         is_cat = codec.is_cat
@@ -234,7 +240,6 @@ class TableAugmentGenerator(Generator):
         hi = np.array([c.hi for c in codec.columns_])[num_idx]
         sigma = float(self.params["sigma"])
         p_marg = float(self.params["cat_marginal_prob"])
-        counts = proportional_counts(n, self.class_freq_)
         Zs, Ms, ys = [], [], []
         for c, m in enumerate(counts):
             if m == 0:

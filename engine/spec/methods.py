@@ -40,5 +40,8 @@ METHODS: dict[str, Method] = {
         Method("tabebm", "tabebm", True, "fine-tuning on TabEBM rows only"),
         Method("tableaugment", "tableaugment", True, "fine-tuning on TableAugment rows only"),
         Method("mixed", "mixed", True, "fine-tuning on Mixed-Model rows only"),
+        Method("tabddpm", "tabddpm", True, "fine-tuning on TabDDPM rows only"),
+        Method("causalmixft_tabddpm", "tabddpm", False, "real rows mixed with TabDDPM rows"),
+        Method("smote", "smote", False, "real rows mixed with SMOTE-NC rows"),
     )
 }

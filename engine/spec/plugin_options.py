@@ -31,16 +31,23 @@ def check_options(kind: str, name: str, plugin: Any, options: dict[str, Any]) ->
         return
     unknown = sorted(set(options) - known)
     if unknown:
+        if kind == "generator":
+            known = known | {"class_balance"}
         raise CausalMixError(f"unknown {kind} option '{unknown[0]}' for {name} (valid: "
                              f"{', '.join(sorted(known))})")
 
 
 def check_generator_options(generator: str, options: dict[str, Any]) -> None:
-    """Names checked against the generator's parameters, values by building it (cheap)."""
+    """Names checked against the generator's parameters, values by building it (cheap);
+    ``class_balance`` (every generator's, :mod:`engine.generators.base`) by its own check."""
     from engine.generators import GENERATORS, generator_names
+    from engine.generators.base import parse_class_balance
 
     generator_names()  # registers every plug-in
     cls = GENERATORS.get(generator)
+    options = dict(options)
+    if "class_balance" in options:
+        parse_class_balance(options.pop("class_balance"))
     check_options("generator", generator, cls, options)
     try:
         cls(**options)
