@@ -1,23 +1,32 @@
 """One driver per sweep: a lease file ``<sweep>/lease.json`` (host, pid, run id, start and
 heartbeat times) that a run takes before it writes anything and gives back when it ends.
 
-Taking it is atomic on local paths (``O_CREAT | O_EXCL``; a stale lease is replaced by an atomic
-rename and read back). pyarrow's object-store filesystems have no conditional write, so there a
-run writes its lease, waits ``SETTLE_SECONDS`` and reads it back: of two runs that start within
-the same moment the later writer wins and the other one stops before writing anything else.
-That is the guarantee object stores allow without a lock service; it holds for runs started
-further apart than the store's write latency, which covers two shells or a resubmitted job.
+On local paths taking it is atomic: the record is written to a temporary file beside it and
+hard-linked to ``lease.json`` (``os.link`` fails when the name exists), so another run never sees
+a lease without its content. A stale lease is taken over under ``lease.json.takeover``, created
+the same way: the run that creates it reads the lease again, replaces it only if it is still the
+one judged stale, and removes the lock; a run that finds the lock waits for it to go and then
+reads the lease again, so of several runs that see the same stale lease one takes it and the
+others say who holds the sweep. pyarrow's object-store filesystems have no conditional
+write, so there a run writes its lease, waits ``SETTLE_SECONDS`` and reads it back: of two runs
+that start within the same moment the later writer wins and the other one stops before writing
+anything else. That is the guarantee object stores allow without a lock service; it holds for
+runs started further apart than the store's write latency, which covers two shells or a
+resubmitted job.
 
 A lease is stale, and is taken over with a warning, when its pid is dead on this host or its
 heartbeat is older than ``CAUSALMIX_LEASE_TIMEOUT`` seconds (default 300); the holder renews it
-every ``HEARTBEAT_SECONDS``.
+every ``HEARTBEAT_SECONDS``. A lease that exists but cannot be read is read again for
+``READ_RETRY_SECONDS`` before it counts as unreadable (and so stale).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +39,9 @@ from engine.storage.fsio import Location, shown
 
 HEARTBEAT_SECONDS = 15.0
 SETTLE_SECONDS = 2.0
+READ_RETRY_SECONDS = 1.0
+ACQUIRE_TRIES = 3  # looks at a lease that changed while this run was taking it
+TAKEOVER_LOCK_SECONDS = 10.0  # a takeover lock older than this was left by a killed run
 
 
 def lease_timeout() -> float:
@@ -94,19 +106,43 @@ class SweepLease:
         self.release()
 
     def acquire(self) -> None:
-        holder = fsio.read_json(self.path)
-        if holder is None and self._create():
-            return
-        holder = fsio.read_json(self.path) or {}
-        reason = stale_reason(holder) if holder else "it was unreadable"
-        if not reason:
-            raise SweepLockedError(f"sweep '{self.sweep}' at {shown(self.path)} is held by "
-                                   f"{describe(holder)}; wait for it or stop it")
+        for _ in range(ACQUIRE_TRIES):
+            holder = self._read()
+            if holder is None:
+                if self._create():
+                    return
+                continue  # another run created it first: look at it
+            reason = stale_reason(holder) if holder else "it was unreadable"
+            if not reason:
+                raise SweepLockedError(f"sweep '{self.sweep}' at {shown(self.path)} is held by "
+                                       f"{describe(holder)}; wait for it or stop it")
+            if self._take_over(holder, reason):
+                return
+        holder = self._read() or {}
+        raise SweepLockedError(f"sweep '{self.sweep}' at {shown(self.path)} was taken at the "
+                               f"same time by {describe(holder)}")
+
+    def _read(self) -> dict[str, Any] | None:
+        """The lease's record, None when there is none, ``{}`` when it stays unreadable for
+        ``READ_RETRY_SECONDS`` (a write in flight on a store without atomic creates, or torn)."""
+        deadline = time.monotonic() + READ_RETRY_SECONDS
+        while True:
+            try:
+                holder = _parse(fsio.read_bytes(self.path))
+            except FileNotFoundError:
+                return None
+            except OSError:
+                if not fsio.exists(self.path):  # a store that says "missing" less precisely
+                    return None
+                holder = None
+            if holder is not None or time.monotonic() >= deadline:
+                return holder or {}
+            time.sleep(0.05)
+
+    def _warn_takeover(self, holder: dict[str, Any], reason: str) -> None:
         warnings.warn(f"taking over the lease of sweep '{self.sweep}' from "
                       f"{describe(holder) if holder else 'an unreadable lease'}: {reason}",
-                      stacklevel=2)
-        self._write()
-        self._check_owner()
+                      stacklevel=4)
 
     def _create(self) -> bool:
         """Write the lease if none exists; False when another run created it first."""
@@ -115,23 +151,67 @@ class SweepLease:
             self._write()
             self._check_owner()
             return True
+        return self._create_local(local)
+
+    def _create_local(self, local: str) -> bool:
+        """Create the file ``local`` holding this run's record, complete before it has its name
+        (a temporary file hard-linked to it); False when it exists."""
         os.makedirs(os.path.dirname(local), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(local),
+                                   prefix=f".{os.path.basename(local)}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.record(), f)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, local)  # fails when the name exists
+            except FileExistsError:
+                return False
+            except OSError:  # a filesystem without hard links: exclusive create, then write
+                return self._create_exclusive(local)
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def _create_exclusive(self, local: str) -> bool:
         try:
             fd = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w") as f:  # readers retry an empty file (READ_RETRY_SECONDS)
             json.dump(self.record(), f)
         return True
+
+    def _take_over(self, holder: dict[str, Any], reason: str) -> bool:
+        """Replace the stale lease ``holder``; False when another run took it over first."""
+        local = fsio.local_path(self.path)
+        if local is None:
+            self._warn_takeover(holder, reason)
+            self._write()
+            self._check_owner()
+            return True
+        lock = f"{local}.takeover"
+        if not self._create_local(lock):  # another run is taking it over: let it finish
+            _wait_for_lock(lock)
+            return False
+        try:
+            if self._read() != holder:  # replaced since it was judged stale
+                return False
+            self._warn_takeover(holder, reason)
+            self._write()
+            return True
+        finally:
+            os.unlink(lock)
 
     def _write(self) -> None:
         fsio.atomic_write_bytes(self.path, json.dumps(self.record()).encode())
 
     def _check_owner(self) -> None:
         """Read back after a settle interval: a later writer holds it, not this run."""
-        if fsio.local_path(self.path) is None:
-            time.sleep(SETTLE_SECONDS)
-        holder = fsio.read_json(self.path) or {}
+        time.sleep(SETTLE_SECONDS)
+        holder = self._read() or {}
         if holder.get("run_id") != self.run_id:
             raise SweepLockedError(f"sweep '{self.sweep}' at {shown(self.path)} was taken at the "
                                    f"same time by {describe(holder)}")
@@ -152,3 +232,28 @@ class SweepLease:
         holder = fsio.read_json(self.path) or {}
         if holder.get("run_id") == self.run_id:
             fsio.delete(self.path)
+
+
+def _parse(data: bytes) -> dict[str, Any] | None:
+    """A lease record from its bytes; None for an empty, partial or foreign file."""
+    try:
+        holder = json.loads(data)
+    except ValueError:
+        return None
+    return holder if isinstance(holder, dict) and holder.get("run_id") else None
+
+
+def _wait_for_lock(lock: str) -> None:
+    """Until the takeover lock ``lock`` is gone; one left by a run killed mid-takeover (older
+    than ``TAKEOVER_LOCK_SECONDS``) is removed."""
+    deadline = time.monotonic() + TAKEOVER_LOCK_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            age = time.time() - os.stat(lock).st_mtime
+        except FileNotFoundError:
+            return
+        if age > TAKEOVER_LOCK_SECONDS:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+            return
+        time.sleep(0.02)

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from engine.storage.fsio import Location, shown
-from engine.storage.lease import pid_alive
+from engine.storage.lease import describe, pid_alive, stale_reason
 from engine.storage.store import SweepStore, atomic_write_json, read_json
 
 STALE_SECONDS = 120  # a status older than this means the driver is gone
@@ -72,11 +72,17 @@ STATE_EXIT = {"finished": 0, "running": 4, "stale": 5}
 """``causalmix status`` exit code per state, so that a shell script can wait on a sweep."""
 
 
-def sweep_state(snap: dict[str, Any]) -> str:
+def sweep_state(snap: dict[str, Any], lease: dict[str, Any] | None = None) -> str:
     """``finished``, ``running``, or ``stale``: the driver is gone (its pid is dead on this host,
-    or it has not written for ``STALE_SECONDS``) before the sweep finished."""
+    or it has not written for ``STALE_SECONDS``) before the sweep finished. The sweep's lease,
+    when there is one, decides over ``status.json``: a live holder is a driver at work (running,
+    also while it is quiet or before it has written progress), a stale one is a driver gone."""
+    if lease and not stale_reason(lease):
+        return "running"
     if snap.get("finished"):
         return "finished"
+    if lease:
+        return "stale"
     if snap.get("host") == socket.gethostname() and not pid_alive(int(snap.get("pid") or 0)):
         return "stale"
     return "stale" if time.time() - snap["updated_at"] > STALE_SECONDS else "running"
@@ -86,13 +92,23 @@ def read_status(sweep_dir: Location) -> tuple[str, str]:
     """(state, text): the state of a running or finished sweep and its status in two lines."""
     from engine.core.errors import CausalMixError
 
-    snap = read_json(SweepStore(sweep_dir).status_path)
+    store = SweepStore(sweep_dir)
+    snap = read_json(store.status_path)
+    lease = read_json(store.lease_path)
+    lease = lease if isinstance(lease, dict) and lease.get("run_id") else None
+    held = lease is not None and not stale_reason(lease)
     if not snap:
+        if held:
+            return "running", (f"{lease.get('sweep')}: running (driver {describe(lease)}; "
+                               "no progress written yet)")
         raise CausalMixError(f"{shown(sweep_dir)}: no status.json (not a sweep folder, or a sweep "
                              "that never started)")
-    state = sweep_state(snap)
+    state = sweep_state(snap, lease)
     shown_state = state
-    if state == "stale":
+    if held and (snap.get("finished") or sweep_state(snap) != "running"):
+        age = _duration(time.time() - snap["updated_at"])
+        shown_state = f"running (driver {describe(lease)}; progress below written {age} ago)"
+    elif state == "stale":
         age = _duration(time.time() - snap["updated_at"])
         shown_state = (f"stale (driver {snap.get('host')}:{snap.get('pid')} gone, last update "
                        f"{age} ago; rerun the sweep to resume)")
