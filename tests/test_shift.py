@@ -172,3 +172,14 @@ def test_unshifted_report_has_no_shift_files_and_no_warning(tmp_path):
         out = build_report([tmp_path / "sweep"], tmp_path / "report")
     assert not list(out.glob("shift_*"))
     assert not [w for w in caught if "shift" in str(w.message).lower()]
+
+
+def test_a_dataset_entry_with_a_shift_is_parsed_in_its_place(tmp_path, regions):
+    datasets = ["sklearn/wine", {"shift": {"kind": "cluster", "clusters": 3}}]
+    with pytest.raises(SpecError) as err:  # no name: the entry's own field, not datasets[0]
+        parse_spec(small_spec(tmp_path, datasets=datasets))
+    assert err.value.field == "datasets[1].name"
+    datasets[1] = {"name": "sklearn/nope", "shift": {"kind": "cluster", "clusters": 3}}
+    with pytest.raises(SpecError) as err:
+        parse_spec(small_spec(tmp_path, datasets=datasets))
+    assert err.value.field == "datasets[1]"

@@ -34,15 +34,9 @@ def _table(folder: Location, name: str, required: bool) -> pd.DataFrame | None:
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    """A table row as the trial worker writes it: Python scalars, None for missing."""
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        if v is pd.NA or (isinstance(v, float) and v != v):
-            v = None
-        elif hasattr(v, "item"):
-            v = v.item()
-        out[k] = v
-    return out
+    """A table row for a trial record: pandas' missing string is None (the record writer,
+    ``store.atomic_write_json``, already turns numpy scalars and NaN into JSON)."""
+    return {k: (None if v is pd.NA else v) for k, v in row.items()}
 
 
 def restore_records(store: SweepStore, trials: list[TrialJob], folder: Location) -> int:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from engine.core.errors import DataError
 from engine.folds.splits import derive_seed
-from engine.spec.shift_spec import ShiftSpec
+from engine.spec.shift_spec import ShiftSpec, domain_text
 
 AUTO_OOD_SHARE = 0.20  # ood: auto holds out the smallest domains reaching this share of rows
 MIN_OOD_ROWS = 20
@@ -66,9 +66,8 @@ def domain_values(X: pd.DataFrame, shift: ShiftSpec, label: str) -> pd.Series:
 
 
 def _text(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "nan" if pd.isna(value) else str(value)
+    """A cell as its domain name (``shift_spec.domain_text``); missing values are 'nan'."""
+    return "nan" if pd.isna(value) else domain_text(value)
 
 
 def _some(values: object, n: int = 8) -> str:

@@ -109,10 +109,10 @@ def _ood_values(v: Any, raw: Any) -> tuple[str, ...] | None:
     if not values or any(isinstance(x, dict | list) or x is None for x in values):
         raise SpecError(v.source, "shift.ood", f"expected 'auto' or a non-empty list of "
                         f"values, got {raw!r}")
-    return tuple(sorted({_text(x) for x in values}))
+    return tuple(sorted({domain_text(x) for x in values}))
 
 
-def _text(value: Any) -> str:
+def domain_text(value: Any) -> str:
     """A domain value as text: 1.0 and 1 name the same value, True is 'True'."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))

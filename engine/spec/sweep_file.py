@@ -298,6 +298,52 @@ def _tabarena_splits(v: _Validator, datasets: tuple[DatasetRef, ...],
 
 
 # ---------------------------------------------------------------------------- sections
+def _dataset_item(v: _Validator, item: Any, where: str, base: Path,
+                  data_dir: str | None) -> list[DatasetRef]:
+    """One entry of ``datasets``: a name, a suite, a local file, or either with ``shift``."""
+    if isinstance(item, dict) and "suite" in item:
+        return _suite(v, item, where, data_dir)
+    elif isinstance(item, str) and item.startswith("tabarena/"):
+        return [_tabarena_ref(v, item, where, data_dir)]
+    elif isinstance(item, str):
+        from engine.data import dataset_names
+
+        if item.startswith("openml/") and not item.split("/", 1)[1].isdigit():
+            raise SpecError(v.source, where, f"'{item}': expected openml/<numeric data id>")
+        if item not in dataset_names() and not item.startswith("openml/"):
+            known = ", ".join(dataset_names())
+            raise SpecError(
+                v.source, where, f"unknown dataset '{item}' (known: {known}, "
+                "openml/<data id>, or {name, path, target} for a local file)"
+            )
+        return [DatasetRef(name=item)]
+    elif isinstance(item, dict) and "shift" in item:
+        rest = {k: val for k, val in item.items() if k != "shift"}
+        refs = _dataset_item(v, rest["name"] if set(rest) == {"name"} else rest, where, base,
+                             data_dir)
+        shift = _shift_or_none(v, item["shift"], f"{where}.shift")
+        return [replace(ref, shift=shift) for ref in refs]
+    elif isinstance(item, dict):
+        extra = sorted(set(item) - {"name", "path", "target"})
+        if extra:
+            raise SpecError(v.source, f"{where}.{extra[0]}",
+                            "unknown field (name, path, target, shift)")
+        dname = v.string(item, "name", required=True, where=where)
+        path = v.string(item, "path", required=True, where=where)
+        target = v.string(item, "target", required=True, where=where)
+        full = Path(path).expanduser()
+        if not full.is_absolute():
+            full = (base / full).resolve()
+        if not full.is_file():
+            raise SpecError(v.source, f"{where}.path", f"no such file: {full}")
+        if full.suffix.lower() not in {".csv", ".parquet", ".pq"}:
+            raise SpecError(v.source, f"{where}.path", "expected a .csv or .parquet file")
+        _check_target_column(v.source, where, full, target)
+        return [DatasetRef(name=dname, path=str(full), target=target)]
+    else:
+        raise SpecError(v.source, where, "expected a dataset name or {name, path, target}")
+
+
 def _datasets(v: _Validator, raw: dict, base: Path,
               data_dir: str | None = None) -> tuple[DatasetRef, ...]:
     items = raw.get("datasets")
@@ -305,47 +351,7 @@ def _datasets(v: _Validator, raw: dict, base: Path,
         raise SpecError(v.source, "datasets", "expected a non-empty list")
     out: list[DatasetRef] = []
     for i, item in enumerate(items):
-        where = f"datasets[{i}]"
-        if isinstance(item, dict) and "suite" in item:
-            out.extend(_suite(v, item, where, data_dir))
-        elif isinstance(item, str) and item.startswith("tabarena/"):
-            out.append(_tabarena_ref(v, item, where, data_dir))
-        elif isinstance(item, str):
-            from engine.data import dataset_names
-
-            if item.startswith("openml/") and not item.split("/", 1)[1].isdigit():
-                raise SpecError(v.source, where, f"'{item}': expected openml/<numeric data id>")
-            if item not in dataset_names() and not item.startswith("openml/"):
-                known = ", ".join(dataset_names())
-                raise SpecError(
-                    v.source, where, f"unknown dataset '{item}' (known: {known}, "
-                    "openml/<data id>, or {name, path, target} for a local file)"
-                )
-            out.append(DatasetRef(name=item))
-        elif isinstance(item, dict) and "shift" in item:
-            rest = {k: val for k, val in item.items() if k != "shift"}
-            ref = _datasets(v, {"datasets": [rest["name"] if set(rest) == {"name"}
-                                             else rest]}, base, data_dir)[0]
-            out.append(replace(ref, shift=_shift_or_none(v, item["shift"], f"{where}.shift")))
-        elif isinstance(item, dict):
-            extra = sorted(set(item) - {"name", "path", "target"})
-            if extra:
-                raise SpecError(v.source, f"{where}.{extra[0]}",
-                                "unknown field (name, path, target, shift)")
-            dname = v.string(item, "name", required=True, where=where)
-            path = v.string(item, "path", required=True, where=where)
-            target = v.string(item, "target", required=True, where=where)
-            full = Path(path).expanduser()
-            if not full.is_absolute():
-                full = (base / full).resolve()
-            if not full.is_file():
-                raise SpecError(v.source, f"{where}.path", f"no such file: {full}")
-            if full.suffix.lower() not in {".csv", ".parquet", ".pq"}:
-                raise SpecError(v.source, f"{where}.path", "expected a .csv or .parquet file")
-            _check_target_column(v.source, where, full, target)
-            out.append(DatasetRef(name=dname, path=str(full), target=target))
-        else:
-            raise SpecError(v.source, where, "expected a dataset name or {name, path, target}")
+        out.extend(_dataset_item(v, item, f"datasets[{i}]", base, data_dir))
     names = [d.name for d in out]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
