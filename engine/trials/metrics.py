@@ -16,15 +16,14 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from engine.folds.splits import imbalance_minority  # one rule, also for imbalance folds
 from engine.storage.results_schema import METRICS
 
 
 def minority_class(y_train: np.ndarray) -> int:
     """The least frequent class code among ``y_train``'s labels (ties: the smaller code)."""
-    classes, counts = np.unique(np.asarray(y_train, dtype=np.int64), return_counts=True)
-    if len(classes) == 0:
-        return 0
-    return int(classes[np.argmin(counts)])  # argmin takes the first, i.e. the smaller code
+    y = np.asarray(y_train, dtype=np.int64)
+    return imbalance_minority(y) if len(y) else 0
 
 
 def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
