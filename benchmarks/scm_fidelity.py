@@ -8,6 +8,7 @@ Ground-truth families (the truth graph includes the target node ``target``):
 * ``hetero``: nonlinear mean with parent-dependent noise SD ``0.2 + 0.8 * sigmoid(w . pa)``;
 * ``mixed``: ``nonlinear`` with about 30 % of the nodes turned into 3-4-level string
   categoricals as they are generated (their children see the category codes);
+* ``mixed_hetero``: ``mixed`` with the ``hetero`` noise (parent-dependent SD, t(5) roots);
 * ``bn:<name>``: a discrete Bayesian network from the bnlearn repository as bundled by
   ``pgmpy`` (``pgmpy.utils.get_example_model``, offline), forward-sampled.
 
@@ -36,7 +37,8 @@ held-out rows. Tables print medians over ``--seeds`` per configuration; ``--json
 rows (one JSON line per cell, appended as cells finish; ``--table FILE...`` prints the table
 of saved files, ``--compare BEFORE AFTER`` a before/after table). Variants are named
 parameter sets of the ``scm`` generator (``--variants``, see ``VARIANTS``; ``a+b`` merges
-two). Runs on one thread.
+two); ``--seed-offset`` starts the seeds elsewhere (report on graphs other than the ones
+settings were chosen on). Runs on one thread.
 
     python benchmarks/scm_fidelity.py --quick
     python benchmarks/scm_fidelity.py --families nonlinear --nodes 10,20 --rows 2000 --seeds 5
@@ -86,6 +88,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "fisherz": {"indep_test": "fisherz"},
     "autotest": {"indep_test": "auto"},
     "rcit": {"indep_test": "rcit"},
+    "rmix": {"indep_test": "rcit_mixed"},
+    "mixed_types": {"profile": "mixed_types"},
     "old": {"numeric_transform": "quantile", "regressor": "hgb", "classifier": "hgb",
             "indep_test": "fisherz"},
 }
@@ -124,20 +128,21 @@ def simulate(family: str, d: int, n: int, n_classes: int,
     g = random_dag(d, rng)
     target = max((v for v in g if g.in_degree(v)), key=lambda v: (len(nx.ancestors(g, v)), -v),
                  default=int(d - 1))
-    cat = set() if family != "mixed" else {
+    cat = set() if family not in ("mixed", "mixed_hetero") else {
         v for v in g if v != target and rng.random() < 0.3}
+    hetero = family in ("hetero", "mixed_hetero")
     vals: dict[int, np.ndarray] = {}
     out: dict[int, Any] = {}
     for v in nx.topological_sort(g):
         pa = sorted(g.predecessors(v))
         if not pa:
-            x = rng.normal(size=n) if family != "hetero" else rng.standard_t(5, size=n)
+            x = rng.normal(size=n) if not hetero else rng.standard_t(5, size=n)
         elif family == "linear":
             w = rng.uniform(0.5, 1.5, len(pa)) * rng.choice([-1, 1], len(pa))
             x = np.column_stack([vals[p] for p in pa]) @ w + 0.5 * rng.normal(size=n)
         else:
             x = sum(_mech(rng.choice(MECHS), vals[p], rng.uniform(0.7, 1.5)) for p in pa)
-            if family == "hetero":
+            if hetero:
                 w = rng.normal(size=len(pa))
                 sd = 0.2 + 0.8 / (1 + np.exp(-np.column_stack([vals[p] for p in pa]) @ w))
                 x = x + sd * rng.normal(size=n)
@@ -313,7 +318,7 @@ def configurations(args: argparse.Namespace) -> list[dict[str, Any]]:
         for path in sorted(Path(args.shared).glob("*.csv")):
             if args.only and path.stem not in args.only.split(","):
                 continue
-            for s in range(args.seeds):
+            for s in range(args.seed_offset, args.seed_offset + args.seeds):
                 cells += [{"data": path.stem, "path": path, "gen": g, "variant": v, "seed": s,
                            "rows": args.real_rows} for g, v in variants]
         return cells
@@ -321,7 +326,7 @@ def configurations(args: argparse.Namespace) -> list[dict[str, Any]]:
         nodes = [0] if fam.startswith("bn:") else args.nodes
         for d in nodes:
             for n in args.rows:
-                for s in range(args.seeds):
+                for s in range(args.seed_offset, args.seed_offset + args.seeds):
                     cells += [{"data": fam, "nodes": d, "rows": n, "gen": g, "variant": v,
                                "seed": s} for g, v in variants]
     return cells
@@ -471,6 +476,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nodes", default="10,20")
     ap.add_argument("--rows", default="2000")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="first seed (seeds offset .. offset + seeds - 1): report on seeds "
+                         "other than the ones settings were chosen on")
     ap.add_argument("--classes", type=int, default=2)
     ap.add_argument("--variants", default="default")
     ap.add_argument("--generators", default="scm")

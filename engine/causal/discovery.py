@@ -43,7 +43,7 @@ import numpy as np
 
 TAIL, ARROW, CIRCLE = -1, 1, 2
 ALGORITHMS = ("pc", "fci")
-INDEP_TESTS = ("fisherz", "chisq", "gsq", "kci", "rcit", "auto")
+INDEP_TESTS = ("fisherz", "chisq", "gsq", "kci", "rcit", "rcit_mixed", "auto")
 _DISCRETE_TESTS = ("chisq", "gsq")
 RCIT_FEATURES = 25  # random Fourier features of the RCIT kernel test (causal-learn: 100)
 AUTO_SLOW_TEST_MAX_COLUMNS = 20  # "auto" uses RCIT / G-square up to this many tested columns
@@ -155,14 +155,16 @@ def _discretise(x: np.ndarray, discrete: np.ndarray, n_bins: int) -> np.ndarray:
     return out
 
 
-def resolve_test(indep_test: str, discrete: np.ndarray, label: int | None = None) -> str:
-    """``auto``: Fisher-z unless one of the two slower, more powerful tests fits the table and
+def resolve_test(indep_test: str, discrete: np.ndarray, label: int | None = None,
+                 mixed_test: str = "fisherz") -> str:
+    """``auto``: Fisher-z unless one of the slower, more powerful tests fits the table and
     there are at most ``AUTO_SLOW_TEST_MAX_COLUMNS`` tested columns: G-square when every
     column is discrete, the RCIT kernel test (it finds non-monotone dependence that Fisher-z
-    misses) when every column except the class label ``label`` is continuous. A kernel on
-    category codes measures distances between arbitrary codes; on real mixed tables RCIT
-    lowered TSTR at 10-30x the fit time, and G-square on wide discrete tables cost 10-30x
-    Fisher-z's fit time (docs/generators.md)."""
+    misses) when every column except the class label ``label`` is continuous, ``mixed_test``
+    when continuous and categorical features meet (Fisher-z unless the caller asks for
+    ``rcit_mixed``). A kernel on category codes measures distances between arbitrary codes;
+    on real mixed tables RCIT lowered TSTR at 10-30x the fit time, and G-square on wide
+    discrete tables cost 10-30x Fisher-z's fit time (docs/generators.md)."""
     if indep_test != "auto":
         return indep_test
     discrete = np.asarray(discrete, dtype=bool)
@@ -173,7 +175,7 @@ def resolve_test(indep_test: str, discrete: np.ndarray, label: int | None = None
     features = discrete
     if label is not None and 0 <= label < len(discrete):
         features = np.delete(discrete, label)
-    return "fisherz" if bool(np.any(features)) else "rcit"
+    return mixed_test if bool(np.any(features)) else "rcit"
 
 
 def _pc_depth_kwargs(depth: int) -> dict[str, int | None]:
@@ -187,10 +189,17 @@ def _pc_depth_kwargs(depth: int) -> dict[str, int | None]:
     return {}
 
 
-def _run_once(x: np.ndarray, algorithm: str, alpha: float, test: str, depth: int) -> np.ndarray:
-    """One PC or FCI run; returns the causal-learn endpoint matrix."""
+def _run_once(x: np.ndarray, algorithm: str, alpha: float, test: str, depth: int,
+              discrete: np.ndarray | None = None) -> np.ndarray:
+    """One PC or FCI run; returns the causal-learn endpoint matrix (``discrete`` flags the
+    category-code columns for ``rcit_mixed``)."""
     sink = io.StringIO()
-    extra = {"num_f": RCIT_FEATURES} if test == "rcit" else {}
+    extra: dict[str, object] = {"num_f": RCIT_FEATURES} if test == "rcit" else {}
+    if test == "rcit_mixed":
+        import engine.causal.mixed_rcit  # noqa: F401 - registers the test with causal-learn
+
+        extra = {"num_f": RCIT_FEATURES,
+                 "discrete": None if discrete is None else [bool(d) for d in discrete]}
     if test == "fisherz":  # the same test, cheaper per call (engine/causal/fast_fisherz.py)
         from engine.causal.fast_fisherz import FAST_FISHERZ
 
@@ -311,6 +320,8 @@ def _run_with_retries(
     rng = np.random.default_rng(seed)
     if test in _DISCRETE_TESTS:
         prepared = [_discretise(sub, discrete, n_bins)]
+    elif test == "rcit_mixed":  # exact codes: it one-hot encodes them (no jitter needed)
+        prepared = [sub]
     else:
         std = sub.std(axis=0)
         std[std == 0] = 1.0
@@ -320,7 +331,7 @@ def _run_with_retries(
     for attempt in prepared:
         try:
             with seeded_global_numpy(seed):
-                marks = _run_once(attempt, algo, alpha, test, depth)
+                marks = _run_once(attempt, algo, alpha, test, depth, discrete)
             if marks.shape == (sub.shape[1], sub.shape[1]):
                 return marks
             errors.append(f"{algo}: unexpected graph shape {marks.shape}")

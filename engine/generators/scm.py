@@ -44,6 +44,12 @@ discrete, the RCIT kernel test (random Fourier features) when every tested featu
 continuous (the class label may be discrete), and Fisher-z otherwise, each of the two slow
 tests only up to 20 tested columns (:func:`engine.causal.discovery.resolve_test`).
 
+``profile="mixed_types"`` changes what ``auto`` means where numeric and categorical features
+meet (up to 20 tested columns): the test becomes ``rcit_mixed`` (RCIT with one-hot
+categoricals and cached bandwidths, :mod:`engine.causal.mixed_rcit`) and the transform the
+per-column rule; all-numeric and all-discrete tables, explicit settings and the default
+profile are unchanged (docs/generators.md, "Mixed-type tables").
+
 Mechanisms: numeric root nodes a smoothed bootstrap of the training values
 (:class:`engine.causal.mechanisms.SmoothedEmpiricalDistribution`, so no exact copies of real
 values), categorical roots ``EmpiricalDistribution``; numeric non-root nodes
@@ -86,6 +92,7 @@ _MAX_QUANTILES = 1000
 _AUTO_BOOTSTRAP_MAX_NODES = 30
 _AUTO_FCI_MAX_NODES = 30
 NUMERIC_TRANSFORMS = ("auto", "quantile", "standard")
+PROFILES = ("default", "mixed_types")  # what the "auto" rules mean on mixed-type tables
 _MAX_ABS_SKEW = 1.0  # "auto": beyond this |skewness| (or excess kurtosis 3) use "quantile"
 _MIN_NORMAL_PPCC = 0.99  # "auto": normal probability-plot correlation below this -> "quantile"
 _MAX_MODE_SHARE = 0.02  # "auto": a value repeated in more than 2% of the rows -> "quantile"
@@ -234,7 +241,8 @@ class SCMGenerator(Generator):
     Parameters (defaults): ``n_dags`` (3 DAGs, the first the most probable), ``algorithms``
     (None: ("pc", "fci") up to 30 modelled columns, ("pc",) beyond), ``alpha`` (0.05),
     ``indep_test`` ("auto": G-square / RCIT / Fisher-z by the table; "fisherz", "rcit",
-    "chisq"/"gsq" bin numeric columns into quantiles, "kci" is slow), ``depth`` (None: unlimited
+    "rcit_mixed" (one-hot categoricals), "chisq"/"gsq" bin numeric columns into quantiles,
+    "kci" is slow), ``depth`` (None: unlimited
     up to 15 modelled columns, else 3), ``bootstrap`` (None: one resampled run per algorithm up
     to 30 modelled columns, none beyond), ``regressor`` ("hgb"; "linear", "ridge", "rf", "hnm",
     "hnm_linear", "auto"), ``classifier`` ("hgb"; "logistic", "rf", "auto"), ``max_parents``
@@ -246,7 +254,9 @@ class SCMGenerator(Generator):
     scores, decoded through the observed quantiles), ``root_smoothing`` (1.0: smoothed bootstrap
     bandwidth multiplier for numeric roots; 0 resamples training values exactly),
     ``collinear_threshold`` (0.99: columns this correlated with an earlier one skip the tests
-    and become its child).
+    and become its child), ``profile`` ("default"; "mixed_types": on tables with numeric and
+    categorical features ``auto`` means the ``rcit_mixed`` test and the per-column transform;
+    enters ``params`` only when not "default").
     """
 
     VERSION = 2  # 2: new "auto" test/transform rules, PC alone beyond 30 columns
@@ -272,6 +282,7 @@ class SCMGenerator(Generator):
         numeric_transform: str = "auto",
         root_smoothing: float = 1.0,
         collinear_threshold: float = 0.99,
+        profile: str = "default",
     ) -> None:
         if isinstance(algorithms, str):
             algorithms = [algorithms]
@@ -286,6 +297,8 @@ class SCMGenerator(Generator):
             numeric_transform=numeric_transform, root_smoothing=root_smoothing,
             collinear_threshold=collinear_threshold,
         )
+        if profile != "default":  # only a non-default profile enters params (cache keys)
+            self.params["profile"] = profile
         problems = []
         if int(n_dags) < 1:
             problems.append(f"n_dags must be >= 1, got {n_dags}")
@@ -303,6 +316,8 @@ class SCMGenerator(Generator):
         if numeric_transform not in NUMERIC_TRANSFORMS:
             problems.append(f"numeric_transform must be one of {list(NUMERIC_TRANSFORMS)}, "
                             f"got '{numeric_transform}'")
+        if profile not in PROFILES:
+            problems.append(f"profile must be one of {list(PROFILES)}, got '{profile}'")
         if bootstrap is not None and int(bootstrap) < 0:
             problems.append(f"bootstrap must be >= 0, got {bootstrap}")
         if problems:
@@ -326,6 +341,7 @@ class SCMGenerator(Generator):
         self.numeric_transform = numeric_transform
         self.root_smoothing = float(root_smoothing)
         self.collinear_threshold = float(collinear_threshold)
+        self.profile = profile
 
         self.specs_: list[_Column] = []
         self.target_spec_: _Column | None = None
@@ -427,7 +443,8 @@ class SCMGenerator(Generator):
             X, y = X.loc[keep].reset_index(drop=True), y.loc[keep].reset_index(drop=True)
         data = self._prepare(X, y, per_column=False)
         self.test_ = self._resolve_test()
-        if self.numeric_transform == "auto" and not self._has_categorical_features():
+        if self.numeric_transform == "auto" and (self.profile == "mixed_types"
+                                                 or not self._has_categorical_features()):
             data = self._prepare(X, y, per_column=True)
 
         start, cpu = time.perf_counter(), time.process_time()
@@ -471,7 +488,8 @@ class SCMGenerator(Generator):
         kinds = {s.node: s.kind for s in [*self.specs_, self.target_spec_]}
         discrete = np.array([kinds[n] == "categorical" for n in self.nodes_], dtype=bool)
         label = self.nodes_.index(_TARGET_NODE) if _TARGET_NODE in self.nodes_ else None
-        return resolve_test(self.indep_test, discrete, label)
+        mixed = "rcit_mixed" if self.profile == "mixed_types" else "fisherz"
+        return resolve_test(self.indep_test, discrete, label, mixed_test=mixed)
 
     def _discover(self, data: pd.DataFrame) -> np.ndarray:
         """Edge probabilities over the modelled nodes (zeros when fewer than two)."""
