@@ -113,8 +113,11 @@ RECIPES: dict[str, dict] = {
 }
 
 
-def _direct_folds(path: Path, folds: int, n_train: int):
-    """(x_tr, y_tr, x_va, y_va, x_te, y_te, k) per fold, with the sweep's fold protocol."""
+def _direct_folds(path: Path, folds: int, n_train: int, outer: int | None = None,
+                  first: int = 0):
+    """(x_tr, y_tr, x_va, y_va, x_te, y_te, k, categorical) per fold, with the sweep's fold
+    protocol: folds ``first .. first + folds - 1`` of ``outer`` stratified outer folds
+    (default ``max(folds, 2)``)."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     from pfn_quality import load_csv
 
@@ -123,8 +126,9 @@ def _direct_folds(path: Path, folds: int, n_train: int):
 
     X, y = load_csv(path)
     k = int(y.max()) + 1
-    for fold in range(folds):
-        s = make_fold(y, fold, max(folds, 2), 0, n_train, 0.25, 2000, path.stem)
+    outer = outer or max(folds, 2)
+    for fold in range(first, first + folds):
+        s = make_fold(y, fold, outer, 0, n_train, 0.25, 2000, path.stem)
         prep = TablePreprocessor().fit(X.iloc[s.train])  # the sweep's, as pfn_quality's
         x_tr, x_va, x_te = (prep.transform(X.iloc[i]) for i in (s.train, s.val, s.test))
         yield fold, (x_tr, y[s.train], x_va, y[s.val], x_te, y[s.test], k, prep.categorical_)

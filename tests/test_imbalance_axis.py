@@ -59,6 +59,15 @@ def test_share_is_trial_identity_and_key_only_when_set(tmp_path):
     assert one.trials[0].key in {t.key for t in plan.trials}
 
 
+def test_as_is_is_the_unimbalanced_fold_with_its_keys(tmp_path):
+    plain = make_plan(parse_spec(_spec(tmp_path)))
+    plan = make_plan(parse_spec(_spec(tmp_path, imbalance={"minority_share": [0.05, "as_is"]})))
+    assert len(plan.trials) == 2 * len(plain.trials)
+    as_is = {t.key: t for t in plan.trials if t.fold.minority_share is None}
+    assert set(as_is) == {t.key for t in plain.trials}
+    assert {t.trial_id for t in as_is.values()} == {t.trial_id for t in plain.trials}
+
+
 def test_fits_are_per_share(tmp_path):
     spec = parse_spec(_spec(tmp_path, methods=["causalmixft"], folds=1,
                             imbalance={"minority_share": SHARES}))
@@ -71,7 +80,9 @@ def test_fits_are_per_share(tmp_path):
     (0, "imbalance.minority_share", "(0, 0.5]"),
     ([0.1, -0.2], "imbalance.minority_share[1]", "(0, 0.5]"),
     (0.01, "imbalance.minority_share", "at least 2"),
-    ("lots", "imbalance.minority_share", "numbers"),
+    ("lots", "imbalance.minority_share", "a number"),
+    ([], "imbalance.minority_share", "non-empty"),
+    ([0.1, "most"], "imbalance.minority_share[1]", "as_is"),
 ])
 def test_bad_shares_are_named(tmp_path, value, field, words):
     with pytest.raises(SpecError) as err:

@@ -102,7 +102,7 @@ def test_every_finetune_setting_is_read(tmp_path):
     """Each field of the fine-tuning settings a sweep file gives reaches the trials."""
     given = {"steps": 7, "lr": 5e-5, "weight_decay": 0.1, "patience": 2, "eval_every": 3,
              "episode_rows": 64, "query_fraction": 0.2, "grad_clip": 0.5, "l2sp": 0.5,
-             "permute": True, "select_by": "log_loss"}
+             "permute": True, "select_by": "log_loss", "min_delta": 0.01, "wise": 0.5}
     assert set(given) == set(FinetuneConfig.__dataclass_fields__)
     spec = parse_spec(small_spec(tmp_path, finetune=given), source="s.yaml")
     assert asdict(spec.finetune) == given
@@ -125,3 +125,36 @@ def test_long_names_are_bounded_and_stay_unique():
     a, b = "x" * 200 + "a", "x" * 200 + "b"
     assert bounded("short", 120) == "short"
     assert len(bounded(a, 120)) == 120 and bounded(a, 120) != bounded(b, 120)
+
+
+def test_a_labelled_method_variant_is_its_own_method(tmp_path):
+    """The same method twice with other options: each under its own label in ids and keys."""
+    from engine.plan.sweep_plan import make_plan
+
+    methods = ["causalmixft", {"name": "causalmixft", "label": "causalmixft_balanced",
+                               "options": {"class_balance": "balanced"}}]
+    spec = parse_spec(small_spec(tmp_path, methods=methods), source="s.yaml")
+    plan = make_plan(spec)
+    by = {}
+    for t in plan.trials:
+        by.setdefault(t.method, []).append(t)
+    assert set(by) == {"causalmixft", "causalmixft_balanced"}
+    assert len(by["causalmixft"]) == len(by["causalmixft_balanced"])
+    assert all(t.trial_id.startswith("causalmixft_balanced/") for t in by["causalmixft_balanced"])
+    assert {t.generator for t in plan.trials} == {"scm"}
+    assert len({t.key for t in plan.trials}) == len(plan.trials)
+    assert len(plan.fits) == 2 * len({(t.fold.dataset["name"], t.fold.fold) for t in plan.trials})
+    plain = make_plan(parse_spec(small_spec(tmp_path, methods=["causalmixft"]), source="s.yaml"))
+    assert {t.key for t in plain.trials} == {t.key for t in by["causalmixft"]}
+
+
+@pytest.mark.parametrize("item,field,words", [
+    ({"name": "causalmixft", "label": "finetune"}, "methods[1].label", "not a method's"),
+    ({"name": "causalmixft", "label": "Bad Name"}, "methods[1].label", "lowercase"),
+    ({"name": "causalmixft", "as": "x"}, "methods[1].as", "unknown field"),
+    ("causalmixft", "methods", "listed twice"),
+])
+def test_bad_method_labels_are_named(tmp_path, item, field, words):
+    with pytest.raises(SpecError) as err:
+        parse_spec(small_spec(tmp_path, methods=["causalmixft", item]), source="s.yaml")
+    assert err.value.field == field and words in str(err.value)

@@ -153,7 +153,7 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
 
 def check_methods(spec: SweepSpec, methods: list[str]) -> list[str]:
     """``--methods``: names of the spec's methods, else one line naming the unknown one."""
-    known = [m.name for m in spec.methods]
+    known = [m.shown for m in spec.methods]
     for name in methods:
         if name not in known:
             raise CausalMixError(f"--methods: '{name}' is not a method of sweep "
@@ -302,7 +302,8 @@ def plan_summary(spec: SweepSpec) -> dict[str, Any]:
             "largest_synthetic_table": plan.largest_fit,
             "max_synthetic_rows": spec.max_synthetic_rows,
             "per_method": per_method, "storage": shown(spec.sweep_dir),
-            **({"minority_share": list(spec.minority_shares)} if spec.minority_shares else {}),
+            **({"minority_share": ["as_is" if s is None else s for s in spec.minority_shares]}
+               if spec.minority_shares else {}),
             "resources": asdict(spec.resources),
             **({"tracking": spec.tracking.shown()} if spec.tracking else {})}
 

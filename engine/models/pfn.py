@@ -21,10 +21,19 @@ from engine.models.base import InContextClassifier, register_model
 
 BUNDLED_CHECKPOINT = "pfn_small.pt"
 TRANSFORMS = ("none", "mixed")  # what the passes of the ensemble see (see forward_episode)
-CATEGORICALS = ("target", "codes")  # how category columns enter (see forward_episode)
+CATEGORICALS = ("target", "codes", "mixed")  # how category columns enter (see forward_episode)
+ENCODE_CLASS = ("frequent", "cycle")  # which class's shares target_encode gives (multiclass)
 # The allowed values of the options that take one of a few (checked here and at validate time).
-CHOICES = {"slots": ("leading", "spread"), "transforms": TRANSFORMS, "categoricals": CATEGORICALS}
+CHOICES = {"slots": ("leading", "spread"), "transforms": TRANSFORMS, "categoricals": CATEGORICALS,
+           "encode_class": ENCODE_CLASS}
 SMOOTHING = 2.0  # prior pseudo-rows of target_encode (an m-estimate; chosen before measuring)
+# The inference options and the values a checkpoint without its own ``meta["inference"]`` gets
+# (every checkpoint shipped before the option existed): a checkpoint file names its defaults, so
+# a sweep pinned to a weights file keeps its predictions and cache keys when the bundled
+# checkpoint's defaults change.
+LEGACY_INFERENCE: dict[str, Any] = {"n_ensemble": 4, "slots": "leading", "transforms": "none",
+                                    "categoricals": "target", "encode_class": "frequent",
+                                    "integer_levels": 0}
 
 
 def bundled_checkpoint_path() -> Path:
@@ -52,22 +61,21 @@ class EmbeddedPFN(InContextClassifier):
         net: PFNTransformer,
         device: str | torch.device = "cpu",
         meta: dict | None = None,
-        n_ensemble: int = 4,
-        slots: str = "leading",
-        transforms: str = "none",
-        categoricals: str = "target",
+        **inference: Any,
     ) -> None:
         super().__init__(device)
         self.max_classes = net.config.max_classes
         self.max_features = net.config.max_features
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
-        self.n_ensemble = max(1, int(n_ensemble))
-        chosen = {"slots": slots, "transforms": transforms, "categoricals": categoricals}
+        chosen = inference_options(self.meta, inference)
         for key, value in chosen.items():
-            if value not in CHOICES[key]:
+            if key in CHOICES and value not in CHOICES[key]:
                 raise CausalMixError(f"pfn: {key} must be one of {CHOICES[key]}, got {value!r}")
-        self.slots, self.transforms, self.categoricals = slots, transforms, categoricals
+        self.n_ensemble = max(1, int(chosen["n_ensemble"]))
+        self.integer_levels = max(0, int(chosen["integer_levels"]))
+        self.slots, self.transforms = chosen["slots"], chosen["transforms"]
+        self.categoricals, self.encode_class = chosen["categoricals"], chosen["encode_class"]
 
     @property
     def module(self) -> nn.Module:
@@ -95,18 +103,16 @@ class EmbeddedPFN(InContextClassifier):
         x_ctx = X_ctx.to(self.device, torch.float32)
         y = y_ctx.to(self.device, torch.long)
         x_qry = X_qry.to(self.device, torch.float32)
-        cat = self._category_columns(categorical, x_ctx.shape[1])
-        x_ctx, x_qry = target_encode(x_ctx, y, x_qry, cat, encoded_class(y, n_classes))
+        cat = self._category_columns(categorical, x_ctx)
         if self.n_ensemble == 1:
-            return self._single_pass(x_ctx, y, x_qry, n_classes)
+            v_ctx, v_qry = self._view(0, x_ctx, y, x_qry, cat, n_classes, {})
+            return self._single_pass(v_ctx, y, v_qry, n_classes)
         members = self._members(x_ctx.shape[1], n_classes)
         width = self.max_features if self.slots == "spread" else x_ctx.shape[1]
-        views = [(x_ctx, x_qry)]
-        if self.transforms == "mixed":
-            views.append(rank_gauss(x_ctx, x_qry))
+        cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         xc, xq, masks, ys = [], [], [], []
         for i, (slots, c_perm) in enumerate(members):  # all passes run as one batch of tasks
-            v_ctx, v_qry = views[i % len(views)]
+            v_ctx, v_qry = self._view(i, x_ctx, y, x_qry, cat, n_classes, cache)
             xc.append(self._place(v_ctx, slots, width))
             xq.append(self._place(v_qry, slots, width))
             mask = torch.zeros(width, dtype=torch.bool, device=self.device)
@@ -121,14 +127,48 @@ class EmbeddedPFN(InContextClassifier):
         )
         return total / self.n_ensemble
 
-    def _category_columns(self, categorical: np.ndarray | None, n_feat: int) -> list[int]:
-        """Indices of the columns to target-encode (none with ``categoricals="codes"``)."""
-        if categorical is None or self.categoricals == "codes":
-            return []
-        mask = np.asarray(categorical, dtype=bool)
-        if mask.shape != (n_feat,):
-            raise CausalMixError(f"categorical mask has {mask.size} entries for {n_feat} columns")
-        return np.flatnonzero(mask).tolist()
+    def _view(self, i: int, x_ctx: torch.Tensor, y: torch.Tensor, x_qry: torch.Tensor,
+              cat: tuple[list[int], list[int]], n_classes: int, cache: dict,
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What pass ``i`` sees: the declared category columns (``cat[0]``) target-encoded on
+        every pass with ``categoricals="target"``, on the even passes with ``"mixed"``, never
+        with ``"codes"``; the code-like integer columns (``cat[1]``, ``integer_levels``) on the
+        even passes only, their other reading (numbers) on the odd ones; the rates are the
+        context's most frequent class's or, with ``encode_class="cycle"``, class ``i mod K``'s
+        of a multiclass task. Then, with ``transforms="mixed"``, rank-Gauss scores on the odd
+        passes. Views are computed once per episode (``cache``)."""
+        declared, code_like = cat
+        encode = declared if (self.categoricals == "target"
+                              or (self.categoricals == "mixed" and i % 2 == 0)) else []
+        columns = sorted(encode + (code_like if i % 2 == 0 else []))
+        cls = encoded_class(y, n_classes)
+        if columns and self.encode_class == "cycle" and n_classes > 2:
+            cls = (cls + i) % n_classes
+        ranked = self.transforms == "mixed" and i % 2 == 1
+        key = (tuple(columns), cls if columns else -1, ranked)
+        if key not in cache:
+            v_ctx, v_qry = target_encode(x_ctx, y, x_qry, columns, cls)
+            cache[key] = rank_gauss(v_ctx, v_qry) if ranked else (v_ctx, v_qry)
+        return cache[key]
+
+    def _category_columns(self, categorical: np.ndarray | None, x_ctx: torch.Tensor,
+                          ) -> tuple[list[int], list[int]]:
+        """Indices of the declared category columns (none with ``categoricals="codes"``) and,
+        with ``integer_levels`` k > 0, of the other columns whose context values lie on an
+        equally spaced grid (integers up to the preprocessing's affine map) with 2..k distinct
+        values: codes or counts a table carries as numbers, which may be read either way."""
+        n_feat = x_ctx.shape[1]
+        mask = np.zeros(n_feat, dtype=bool)
+        if categorical is not None:
+            mask = np.asarray(categorical, dtype=bool)
+            if mask.shape != (n_feat,):
+                raise CausalMixError(
+                    f"categorical mask has {mask.size} entries for {n_feat} columns")
+        declared = [] if self.categoricals == "codes" else np.flatnonzero(mask).tolist()
+        if self.integer_levels <= 0:
+            return declared, []
+        code_like = code_like_columns(x_ctx, self.integer_levels) & ~mask
+        return declared, np.flatnonzero(code_like).tolist()
 
     def _members(self, n_feat: int, n_classes: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per pass: the encoder slot of each feature and the class renaming (fixed seed)."""
@@ -168,6 +208,21 @@ def encoded_class(y_ctx: torch.Tensor, n_classes: int) -> int:
     if n_classes <= 2 or len(y_ctx) == 0:
         return 1 if n_classes == 2 else 0
     return int(torch.bincount(y_ctx, minlength=n_classes).argmax())
+
+
+def code_like_columns(x_ctx: torch.Tensor, max_levels: int) -> np.ndarray:
+    """Columns whose context values take 2..``max_levels`` distinct values on an equally
+    spaced grid (integer codes after standardisation), as a bool mask."""
+    out = np.zeros(x_ctx.shape[1], dtype=bool)
+    for j in range(x_ctx.shape[1]):
+        levels = torch.unique(x_ctx[:, j])
+        if not 2 <= len(levels) <= max_levels:
+            continue
+        steps = torch.diff(levels)
+        unit = steps.min()
+        ratio = steps / unit
+        out[j] = bool(unit > 0 and torch.all((ratio - ratio.round()).abs() < 1e-3))
+    return out
 
 
 def target_encode(x_ctx: torch.Tensor, y_ctx: torch.Tensor, x_qry: torch.Tensor,
@@ -217,25 +272,47 @@ def rank_gauss(x_ctx: torch.Tensor, x_qry: torch.Tensor) -> tuple[torch.Tensor, 
     return (z_ctx - mean) * scale, (z_qry - mean) * scale
 
 
+def inference_options(meta: dict, given: dict[str, Any]) -> dict[str, Any]:
+    """The inference options: those ``given`` (None = unset) over the checkpoint's own
+    defaults (``meta["inference"]``) over ``LEGACY_INFERENCE``."""
+    unknown = sorted(set(given) - set(LEGACY_INFERENCE))
+    if unknown:
+        raise CausalMixError(f"pfn: unknown option(s) {unknown}")
+    out = {**LEGACY_INFERENCE, **dict(meta.get("inference") or {})}
+    out.update({k: v for k, v in given.items() if v is not None})
+    return out
+
+
 @register_model("pfn")
 def build_pfn(
     device: str = "cpu",
     checkpoint: str | None = None,
     random_init: bool = False,
     seed: int = 0,
-    n_ensemble: int = 4,
-    slots: str = "leading",
-    transforms: str = "none",
-    categoricals: str = "target",
+    n_ensemble: int | None = None,
+    slots: str | None = None,
+    transforms: str | None = None,
+    categoricals: str | None = None,
+    encode_class: str | None = None,
+    integer_levels: int | None = None,
     **options: Any,
 ) -> InContextClassifier:
     """The embedded PFN: bundled weights by default, ``checkpoint`` to load another file,
     or ``random_init=True`` for untrained weights (seeded; ``options`` override the
-    architecture, e.g. ``d_model=32``). ``n_ensemble`` permuted passes are averaged at
-    prediction time (1 = a single pass); ``slots`` says where they put the features
-    ("leading": permuted within the leading slots; "spread": at random encoder slots);
-    ``categoricals`` how category columns enter ("target": class rates of their level among
-    the context rows; "codes": the codes as numbers, as before version 2)."""
+    architecture, e.g. ``d_model=32``). Inference options left unset take the checkpoint's
+    defaults (``meta["inference"]``; ``LEGACY_INFERENCE`` for files without them):
+    ``n_ensemble`` permuted passes are averaged at prediction time (1 = a single pass);
+    ``slots`` says where they put the features ("leading": permuted within the leading slots;
+    "spread": at random encoder slots); ``transforms`` what they see ("mixed": rank-Gauss
+    scores on every second pass); ``categoricals`` how category columns enter ("target": class
+    rates of their level among the context rows; "codes": the codes as numbers, as before
+    version 2; "mixed": target-encoded on even passes, codes on odd ones); ``encode_class``
+    which class's rates ("frequent": the context's most frequent class; "cycle": another
+    class on every pass of a multiclass task); ``integer_levels`` k > 0 also target-encodes
+    equally spaced columns with at most k distinct context values."""
+    inference = {"n_ensemble": n_ensemble, "slots": slots, "transforms": transforms,
+                 "categoricals": categoricals, "encode_class": encode_class,
+                 "integer_levels": integer_levels}
     if random_init:
         try:
             config = PFNConfig(**options)
@@ -244,20 +321,20 @@ def build_pfn(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = PFNTransformer(config)
-        return EmbeddedPFN(net, device, {"random_init": True}, n_ensemble, slots, transforms,
-                           categoricals)
+        return EmbeddedPFN(net, device, {"random_init": True}, **inference)
     if options:
         raise CausalMixError(f"pfn: unknown option(s) {sorted(options)}")
     config, state, meta = load_weights(checkpoint or bundled_checkpoint_path())
     net = PFNTransformer(config)
     net.load_state_dict(state)
-    return EmbeddedPFN(net, device, meta, n_ensemble, slots, transforms, categoricals)
+    return EmbeddedPFN(net, device, meta, **inference)
 
 
 # Options a sweep file may give (architecture fields only apply with ``random_init``).
-build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", "n_ensemble", "slots", "transforms",  # type: ignore[attr-defined]
-                     "categoricals", *PFNConfig.__dataclass_fields__)
+build_pfn.OPTIONS = ("checkpoint", "random_init", "seed", *LEGACY_INFERENCE,  # type: ignore[attr-defined]
+                     *PFNConfig.__dataclass_fields__)
 build_pfn.CHOICES = CHOICES  # type: ignore[attr-defined]
 # Bumped when the same options and weights predict or fine-tune differently (part of the trial
 # cache key): 2 = category columns target-encoded by default; fine-tuning trains the ensemble.
+# Defaults that a checkpoint file names (meta["inference"]) change with the file's hash instead.
 build_pfn.VERSION = 2  # type: ignore[attr-defined]

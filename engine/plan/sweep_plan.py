@@ -154,7 +154,8 @@ def make_plan(spec: SweepSpec) -> SweepPlan:
     for trial, slot in templates:
         ref = trial.fold
         template = _keyed_trial(trial, keyed.get(slot), fold_inputs(ref), model)
-        dims = spec.search.dims_for(bool(trial.generator), METHODS[trial.method].synthetic_only)
+        base = next(m.name for m in spec.methods if m.shown == trial.method)
+        dims = spec.search.dims_for(bool(trial.generator), METHODS[base].synthetic_only)
         studies.append(StudyJob(trial.trial_id.removesuffix(STUDY_TEMPLATE), template, dims,
                                 spec.search.budget))
     return SweepPlan(fits=list(keyed.values()), trials=trials, studies=studies)
@@ -178,8 +179,8 @@ def _fold_trials(spec: SweepSpec, fref: FoldRef, fits: dict[tuple, FitJob], swee
                 fits[slot] = FitJob(method.generator, dict(mref.options), fref, need, "")
         for scale, mix in points:
             out.append((TrialJob(
-                trial_id=_point_id(spec, method, fref, scale, mix),
-                sweep=spec.name, sweep_dir=sweep_dir, method=mref.name,
+                trial_id=_point_id(spec, method, mref.shown, fref, scale, mix),
+                sweep=spec.name, sweep_dir=sweep_dir, method=mref.shown,
                 generator=method.generator or "", synthetic_dir="",
                 synthetic_scale=scale, mix_ratio=mix, n_synthetic=n_synthetic(spec, scale),
                 fold=fref, model=dict(spec.model), finetune=spec.finetune,
@@ -199,12 +200,14 @@ def _points(spec: SweepSpec, method: Method) -> list[tuple[float, float]]:
     return [(scale, points[0][1])]
 
 
-def _point_id(spec: SweepSpec, method: Method, fref: FoldRef, scale: float, mix: float) -> str:
+def _point_id(spec: SweepSpec, method: Method, shown: str, fref: FoldRef, scale: float,
+              mix: float) -> str:
+    """The trial id, under the method's ``shown`` name (its label, else its name)."""
     searched = spec.search.dims_for(method.generator is not None, method.synthetic_only)
     if searched:  # a study's template: '<method>/<dataset>/fold<k>/search'
-        return (f"{method.name}/{slug(fref.dataset['name'])}/"
+        return (f"{shown}/{slug(fref.dataset['name'])}/"
                 f"{fold_label(fref.fold, fref.minority_share)}{STUDY_TEMPLATE}")
-    return trial_id(method.name, fref.dataset["name"], fref.fold, scale, mix, spec.seed,
+    return trial_id(shown, fref.dataset["name"], fref.fold, scale, mix, spec.seed,
                     fref.minority_share)
 
 

@@ -198,11 +198,13 @@ def trial_inputs(trial: Any, fold: dict[str, Any], fit_key: str, model: dict[str
     ``model`` its ``model_identity``)."""
     from dataclasses import asdict
 
+    from engine.spec.finetune_config import key_fields
+
     return {
         "version": KEY_VERSION, "fold": fold, "method": trial.method, "fit": fit_key,
         "synthetic_scale": trial.synthetic_scale, "mix_ratio": trial.mix_ratio,
         "n_synthetic": trial.n_synthetic, "model": model,
-        "finetune": asdict(trial.finetune), "preprocessing": asdict(trial.preprocessing),
+        "finetune": key_fields(trial.finetune), "preprocessing": asdict(trial.preprocessing),
         "device": "cuda" if trial.trial_gpus > 0 else "cpu",
     }
 

@@ -30,3 +30,23 @@ class FinetuneConfig:
     # "pr_auc" (the minority class's average precision) or "balanced_accuracy" (log loss
     # breaks their ties too).
     select_by: str = "roc_auc"  # one of SELECT_BY
+    # A later step replaces the kept one only when its validation score is better by more than
+    # min_delta (log loss: lower by more than min_delta); 0 = any improvement (Keras'
+    # EarlyStopping min_delta). Evaluations that do not clear it count toward the patience.
+    min_delta: float = 0.0
+    # WiSE-FT (Wortsman et al., 2022): keep (1 - wise) * pretrained + wise * selected weights;
+    # 1 = the selected weights. No effect when the zero-shot step is kept.
+    wise: float = 1.0
+
+
+# Fields added after trials were first keyed, with the value that means "off": left out of the
+# cache key at that value, so trials that never set them keep their keys.
+NEUTRAL = {"min_delta": 0.0, "wise": 1.0}
+
+
+def key_fields(cfg: FinetuneConfig) -> dict:
+    """The config as it enters trial keys: every field but the NEUTRAL ones at their neutral
+    value."""
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(cfg).items() if not (k in NEUTRAL and v == NEUTRAL[k])}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ MAX_SEED = 2**32 - 1
 MAX_COUNT = 2**31 - 1  # bound for every other integer field
 DEFAULT_MAX_SYNTHETIC_ROWS = 200_000
 SPLIT_PROTOCOLS = ("kfold", "tabarena")
+AS_IS = "as_is"  # imbalance.minority_share entry: the dataset's own class proportions
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,17 @@ class DatasetRef:
 
 @dataclass(frozen=True)
 class MethodRef:
-    """A method to run, with the options passed to its generator."""
+    """A method to run, with the options passed to its generator; ``label`` names a variant
+    (the same method with other options) in trial ids and results."""
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def shown(self) -> str:
+        """The method's name in trial ids, keys and results."""
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,7 @@ class SweepSpec:
     max_synthetic_rows: int = DEFAULT_MAX_SYNTHETIC_ROWS  # cap on one fit's synthetic table
     search: SearchSpec = field(default_factory=SearchSpec)  # grid, or an Optuna search
     tracking: TrackingSpec | None = None  # MLflow / W&B logging of the trials (no cache input)
-    minority_shares: tuple[float, ...] = ()  # imbalance.minority_share: one fold axis each
+    minority_shares: tuple[float | None, ...] = ()  # imbalance.minority_share (None: as_is)
     source: str = "<memory>"
 
     @property
@@ -211,9 +220,10 @@ def _storage(v: _Validator, raw: dict, name: str) -> str:
     return str(path)
 
 
-def _imbalance(v: _Validator, raw: Any, n_train: int) -> tuple[float, ...]:
+def _imbalance(v: _Validator, raw: Any, n_train: int) -> tuple[float | None, ...]:
     """``imbalance: {minority_share: s | [s, ...]}``: each share in (0, 0.5], giving at least
-    2 minority rows of n_train; () when absent."""
+    2 minority rows of n_train, or ``as_is`` (the dataset's own proportions: the folds of a
+    sweep without ``imbalance``, sorted last); () when absent."""
     if raw is None:
         return ()
     where = "imbalance.minority_share"
@@ -222,16 +232,26 @@ def _imbalance(v: _Validator, raw: Any, n_train: int) -> tuple[float, ...]:
     extra = sorted(set(raw) - {"minority_share"})
     if extra:
         raise SpecError(v.source, f"imbalance.{extra[0]}", "unknown field (minority_share)")
-    shares = v.number_list(raw, "minority_share", default=[], where="imbalance")
-    for i, share in enumerate(shares):
-        at = f"{where}[{i}]" if isinstance(raw["minority_share"], list) else where
+    listed = raw["minority_share"]
+    items = listed if isinstance(listed, list) else [listed]
+    if not items:
+        raise SpecError(v.source, where, f"expected a share or a non-empty list (or '{AS_IS}')")
+    shares: list[float] = []
+    for i, share in enumerate(items):
+        at = f"{where}[{i}]" if isinstance(listed, list) else where
+        if share == AS_IS:
+            continue
+        if isinstance(share, bool) or not isinstance(share, int | float):
+            raise SpecError(v.source, at, f"expected a number or '{AS_IS}', got {share!r}")
         if not 0 < share <= 0.5:
-            raise SpecError(v.source, at, f"expected a share in (0, 0.5], got {share:g}")
+            raise SpecError(v.source, at, f"expected a share in (0, 0.5] or '{AS_IS}', "
+                            f"got {share:g}")
         if int(round(share * n_train)) < 2:
             raise SpecError(v.source, at, f"share {share:g} x n_train {n_train} gives "
                             f"{int(round(share * n_train))} minority rows; need at least 2")
+        shares.append(float(share))
     _distinct_folders(v, where, shares, "minority")
-    return tuple(sorted(set(shares)))
+    return (*sorted(set(shares)), *((None,) if AS_IS in items else ()))
 
 
 def _check_table_cap(v: _Validator, scales: tuple[float, ...], n_train: int, cap: int,
@@ -472,35 +492,44 @@ def _methods(v: _Validator, raw: dict) -> tuple[MethodRef, ...]:
     items = raw.get("methods")
     if not isinstance(items, list) or not items:
         raise SpecError(v.source, "methods", f"expected a non-empty list of {sorted(METHODS)}")
-    out: list[MethodRef] = []
-    for i, item in enumerate(items):
-        where = f"methods[{i}]"
-        if isinstance(item, str):
-            mname, options = item, {}
-        elif isinstance(item, dict) and "name" in item:
-            extra = sorted(set(item) - {"name", "options"})
-            if extra:
-                raise SpecError(v.source, f"{where}.{extra[0]}", "unknown field (name, options)")
-            mname = item["name"]
-            options = item.get("options") or {}
-            if not isinstance(options, dict):
-                raise SpecError(v.source, f"{where}.options", "expected a mapping")
-        else:
-            raise SpecError(v.source, where, "expected a method name or {name, options}")
-        if mname not in METHODS:
-            raise SpecError(v.source, where, f"unknown method '{mname}' (known: "
-                            f"{', '.join(sorted(METHODS))})")
-        if options and METHODS[mname].generator is None:
-            raise SpecError(v.source, f"{where}.options", f"method '{mname}' takes no options")
-        if METHODS[mname].generator is not None:
-            _check_plugin(v, f"{where}.options", lambda g=METHODS[mname].generator, o=options:
-                          check_generator_options(g, o))
-        out.append(MethodRef(name=str(mname), options=dict(options)))
-    names = [m.name for m in out]
+    out = [_method_item(v, item, f"methods[{i}]") for i, item in enumerate(items)]
+    names = [m.shown for m in out]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        raise SpecError(v.source, "methods", f"method {sorted(dup)[0]!r} listed twice")
+        raise SpecError(v.source, "methods", f"method {sorted(dup)[0]!r} listed twice (give a "
+                        "variant its own label)")
     return tuple(out)
+
+
+def _method_item(v: _Validator, item: Any, where: str) -> MethodRef:
+    """One ``methods`` entry: a name, or ``{name, options, label}``."""
+    label = ""
+    if isinstance(item, str):
+        mname, options = item, {}
+    elif isinstance(item, dict) and "name" in item:
+        extra = sorted(set(item) - {"name", "options", "label"})
+        if extra:
+            raise SpecError(v.source, f"{where}.{extra[0]}",
+                            "unknown field (name, options, label)")
+        mname, options = item["name"], item.get("options") or {}
+        if not isinstance(options, dict):
+            raise SpecError(v.source, f"{where}.options", "expected a mapping")
+        label = item.get("label") or ""
+        if label and (not isinstance(label, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", label)
+                      or label in METHODS):
+            raise SpecError(v.source, f"{where}.label", "expected a new lowercase name "
+                            f"([a-z][a-z0-9_]*, not a method's), got {label!r}")
+    else:
+        raise SpecError(v.source, where, "expected a method name or {name, options, label}")
+    if mname not in METHODS:
+        raise SpecError(v.source, where, f"unknown method '{mname}' (known: "
+                        f"{', '.join(sorted(METHODS))})")
+    if options and METHODS[mname].generator is None:
+        raise SpecError(v.source, f"{where}.options", f"method '{mname}' takes no options")
+    if METHODS[mname].generator is not None:
+        _check_plugin(v, f"{where}.options", lambda g=METHODS[mname].generator, o=options:
+                      check_generator_options(g, o))
+    return MethodRef(name=str(mname), options=dict(options), label=label)
 
 
 def _grid(v: _Validator, raw: dict) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -582,6 +611,9 @@ def _finetune(v: _Validator, raw: Any) -> FinetuneSpec:
         permute=v.boolean(raw, "permute", default=d.permute, where="finetune"),
         select_by=v.choice(raw, "select_by", SELECT_BY, default=d.select_by,
                            where="finetune"),
+        min_delta=v.number(raw, "min_delta", default=d.min_delta, low=0.0, high=1.0,
+                           where="finetune"),
+        wise=v.number(raw, "wise", default=d.wise, low=0.0, high=1.0, where="finetune"),
     )
 
 

@@ -52,9 +52,17 @@ class FinetuneResult:
     evaluations: list[Evaluation] = field(default_factory=list)
     train_losses: list[float] = field(default_factory=list)
 
+    # Scores of the weights kept when they are not those of an evaluated step (WiSE-FT).
+    final: Evaluation | None = None
+
     @property
     def best(self) -> Evaluation:
         return next(e for e in self.evaluations if e.step == self.best_step)
+
+    @property
+    def kept(self) -> Evaluation:
+        """Scores of the weights the model holds on return."""
+        return self.final if self.final is not None else self.best
 
 
 class FinetuneLogger(Protocol):
@@ -135,13 +143,14 @@ def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit
                                  evaluate(model, ood, n_classes) if ood is not None else None)
         result.evaluations.append(ev)
         best = result.best if result.evaluations[:-1] else None
-        improved = best is None or _better(ev.val, best.val, cfg.select_by)
+        improved = best is None or _better(ev.val, best.val, cfg.select_by, cfg.min_delta)
         if logger is not None:
             logger.on_evaluation(ev, improved)
         return improved
 
     record(0, float("nan"), initial)
     best_state = copy.deepcopy(module.state_dict())
+    pretrained = copy.deepcopy(best_state) if cfg.wise < 1 else None
     anchor = [p.detach().clone() for p in params] if cfg.l2sp > 0 else None
     perm_rng = np.random.default_rng([seed, 7])
     stale = 0
@@ -161,9 +170,24 @@ def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit
             window = []
             if stale >= cfg.patience:
                 break
+    if pretrained is not None and result.best_step > 0:
+        best_state = interpolate(pretrained, best_state, cfg.wise)
+        module.load_state_dict(best_state)
+        module.eval()
+        b = result.best
+        result.final = Evaluation(b.step, b.train_loss, evaluate(model, val, n_classes),
+                                  evaluate(model, test, n_classes),
+                                  evaluate(model, ood, n_classes) if ood is not None else None)
     module.load_state_dict(best_state)
     module.eval()
     return result
+
+
+def interpolate(start: dict[str, torch.Tensor], end: dict[str, torch.Tensor], a: float,
+                ) -> dict[str, torch.Tensor]:
+    """(1 - a) * start + a * end for floating tensors; other entries from ``end``."""
+    return {n: torch.lerp(start[n], t, a) if t.is_floating_point() else t
+            for n, t in end.items()}
 
 
 def _episode_step(model: InContextClassifier, sampler: EpisodeSampler,
@@ -194,15 +218,18 @@ def _episode_step(model: InContextClassifier, sampler: EpisodeSampler,
     return float(loss.detach())
 
 
-def _better(new: dict[str, float], old: dict[str, float], by: str = "roc_auc") -> bool:
-    """Strictly better validation ``by`` (a score where higher is better; equal: lower log
-    loss), or for ``by="log_loss"`` strictly lower log loss."""
+def _better(new: dict[str, float], old: dict[str, float], by: str = "roc_auc",
+            min_delta: float = 0.0) -> bool:
+    """Validation ``by`` better by more than ``min_delta`` (a score where higher is better;
+    equal with no margin: lower log loss), or for ``by="log_loss"`` lower by more than it."""
     if by == "log_loss":
         a, b = new["log_loss"], old["log_loss"]
-        return not math.isnan(a) and (math.isnan(b) or a < b - 1e-12)
+        return not math.isnan(a) and (math.isnan(b) or a < b - max(min_delta, 1e-12))
     a, b = new[by], old[by]
     if math.isnan(a):
         return False
-    if math.isnan(b) or a > b + 1e-12:
+    if math.isnan(b) or a > b + max(min_delta, 1e-12):
         return True
+    if min_delta > 0:
+        return False
     return abs(a - b) <= 1e-12 and new["log_loss"] < old["log_loss"] - 1e-12

@@ -194,7 +194,7 @@ class _ProvisionalLogger:
 
 
 def _scores_row(data: TrialData, res: FinetuneResult) -> dict[str, Any]:
-    zero, best = res.evaluations[0], res.best
+    zero, best = res.evaluations[0], res.kept
     row: dict[str, Any] = {
         "n_context": len(data.X_train), "n_val": len(data.val.X), "n_test": len(data.test.X),
         "n_features": data.X_train.shape[1], "n_classes": data.n_classes,
