@@ -58,3 +58,19 @@ def small_spec(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     }
     spec.update(overrides)
     return spec
+
+
+@pytest.fixture(scope="module")
+def fold():
+    """A breast-cancer fold, preprocessed as a sweep does: (X, y) of training, validation and
+    test rows (the fine-tuning tests' table)."""
+    from engine.data import load_dataset
+    from engine.data.preprocess import TablePreprocessor
+    from engine.folds.splits import make_fold
+
+    ds = load_dataset("sklearn/breast_cancer")
+    y = ds.label_codes()
+    s = make_fold(y, 0, 5, 0, 128, 0.25, 200)
+    prep = TablePreprocessor().fit(ds.X.iloc[s.train])
+    return (prep.transform(ds.X.iloc[s.train]), y[s.train], prep.transform(ds.X.iloc[s.val]),
+            y[s.val], prep.transform(ds.X.iloc[s.test]), y[s.test])

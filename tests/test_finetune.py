@@ -13,16 +13,6 @@ from engine.spec.finetune_config import FinetuneConfig
 from engine.trials.finetune import EpisodeSampler, EvalSplit, finetune
 
 
-@pytest.fixture(scope="module")
-def fold():
-    ds = load_dataset("sklearn/breast_cancer")
-    y = ds.label_codes()
-    s = make_fold(y, 0, 5, 0, 128, 0.25, 200)
-    prep = TablePreprocessor().fit(ds.X.iloc[s.train])
-    return (prep.transform(ds.X.iloc[s.train]), y[s.train], prep.transform(ds.X.iloc[s.val]),
-            y[s.val], prep.transform(ds.X.iloc[s.test]), y[s.test])
-
-
 def test_episodes_mix_real_and_synthetic_at_the_asked_ratio():
     Xr, yr = np.zeros((100, 3), np.float32), np.zeros(100, np.int64)
     Xs, ys = np.ones((300, 3), np.float32), np.ones(300, np.int64)

@@ -8,22 +8,9 @@ import dataclasses
 import pytest
 import torch
 
-from engine.data import load_dataset
-from engine.data.preprocess import TablePreprocessor
-from engine.folds.splits import make_fold
 from engine.models import load_model
 from engine.spec.finetune_config import NEUTRAL, FinetuneConfig, key_fields
 from engine.trials.finetune import EpisodeSampler, EvalSplit, evaluate, finetune, interpolate
-
-
-@pytest.fixture(scope="module")
-def fold():
-    ds = load_dataset("sklearn/breast_cancer")
-    y = ds.label_codes()
-    s = make_fold(y, 0, 5, 0, 128, 0.25, 200)
-    prep = TablePreprocessor().fit(ds.X.iloc[s.train])
-    return (prep.transform(ds.X.iloc[s.train]), y[s.train], prep.transform(ds.X.iloc[s.val]),
-            y[s.val], prep.transform(ds.X.iloc[s.test]), y[s.test])
 
 
 def _run(fold, lr=5e-3, **cfg):

@@ -19,19 +19,9 @@ from engine.models.pfn import (
     inference_options,
     load_weights,
 )
+from tests.test_pfn import _category_table as _table  # a nominal column stored as numbers
 
 PINNED = Path(__file__).parents[1] / "sweeps" / "models" / "pfn_small-ba35b9f6.pt"
-
-
-def _table(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """A nominal column stored as equally spaced numbers (8 codes, class = a set of codes) and
-    two noise columns, standardised as the sweep's preprocessing leaves them."""
-    rng = np.random.default_rng(seed)
-    level = rng.integers(0, 8, n)
-    positive = np.isin(level, [0, 3, 5, 6])
-    y = np.where(rng.random(n) < 0.9, positive, ~positive).astype(np.int64)
-    x = np.column_stack([(level - 3.5) / 2.3, rng.standard_normal((n, 2))]).astype(np.float32)
-    return x, y
 
 
 def test_options_come_from_the_call_then_the_checkpoint_then_legacy():
