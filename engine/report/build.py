@@ -16,6 +16,7 @@ from engine.report.definitions import DEFINITIONS
 from engine.report.export import Outputs
 from engine.report.fits import fit_table
 from engine.report.gap import gap_table, tracking_table
+from engine.report.imbalance import write_imbalance_report
 from engine.report.load import FOLD_KEYS, load_evaluations, load_results
 from engine.report.plots import safe_name, scaling_figure
 from engine.report.plots_summary import (
@@ -118,6 +119,7 @@ def _build(sweep_dirs: list[Location], out_dir: Path, local_dirs: dict[str, Path
     outputs.table("scaling_fits", fits)
     write_scaling_stats(grid_rows, outputs, column)  # only with a scale grid; never fatal
     write_shift_report(grid_rows, outputs)  # only with OOD scores (a shift:)
+    write_imbalance_report(grid_rows, outputs)  # only with a minority_share axis
 
     try:
         sections = _analyse(results, evaluations, curves, fits, outputs, metric)
