@@ -20,7 +20,7 @@ from engine.core.errors import CausalMixError
 from engine.fits.generator_fits import check_fit_rows, fit_state
 from engine.plan.sweep_plan import FitJob, SweepPlan, TrialJob, make_plan
 from engine.spec.cache_keys import changed_fields
-from engine.spec.sweep_file import SweepSpec
+from engine.spec.sweep_file import AS_IS, SweepSpec
 from engine.storage.fsio import Location, shown
 from engine.storage.store import ResultsBook, SweepStore
 
@@ -302,7 +302,7 @@ def plan_summary(spec: SweepSpec) -> dict[str, Any]:
             "largest_synthetic_table": plan.largest_fit,
             "max_synthetic_rows": spec.max_synthetic_rows,
             "per_method": per_method, "storage": shown(spec.sweep_dir),
-            **({"minority_share": ["as_is" if s is None else s for s in spec.minority_shares]}
+            **({"minority_share": [AS_IS if s is None else s for s in spec.minority_shares]}
                if spec.minority_shares else {}),
             "resources": asdict(spec.resources),
             **({"tracking": spec.tracking.shown()} if spec.tracking else {})}

@@ -31,13 +31,11 @@ from engine.report.reference import REFERENCE_METHOD, ordered_methods  # noqa: E
 from engine.report.scaling_stats_core import (  # noqa: E402
     DECIMALS,
     _method_order,
-    boot_means,
-    bootstrap_counts,
-    percentile_ci,
+    mean_ci,
 )
+from engine.spec.sweep_file import AS_IS  # noqa: E402
 
 SHARE = "minority_share"
-AS_IS = "as_is"
 """The share label of the folds at the dataset's own proportions (``minority_share`` NaN)."""
 POOLED = "all"
 """The share label of the paired rows pooled over every share."""
@@ -95,16 +93,6 @@ def unit_values(results: pd.DataFrame) -> pd.DataFrame:
     grouped = frame.groupby(keys, as_index=False, dropna=False)
     out = grouped[cols].mean().merge(grouped["n_trials"].sum(), on=keys)
     return out.sort_values(keys).reset_index(drop=True)
-
-
-def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean of the finite values and its percentile bootstrap 95 % interval (seeded)."""
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return (np.nan, np.nan, np.nan)
-    draws = boot_means(bootstrap_counts(len(finite)), finite[:, None])[:, 0]
-    low, high = percentile_ci(draws)
-    return float(finite.mean()), float(low), float(high)
 
 
 def _summary_row(part: pd.DataFrame, metric: str) -> dict[str, object]:

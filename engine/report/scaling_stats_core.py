@@ -92,6 +92,16 @@ def percentile_ci(draws: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, 
     return low, high
 
 
+def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean of the finite values and its percentile bootstrap 95 % interval (seeded)."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return (np.nan, np.nan, np.nan)
+    draws = boot_means(bootstrap_counts(len(finite)), finite[:, None])[:, 0]
+    low, high = percentile_ci(draws)
+    return float(finite.mean()), float(low), float(high)
+
+
 def _nan_stat(func: object, matrix: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

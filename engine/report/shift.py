@@ -30,10 +30,8 @@ from engine.report.reference import REFERENCE_METHOD, ordered_methods  # noqa: E
 from engine.report.scaling_stats_core import (  # noqa: E402
     UNIT_KEYS,
     _method_order,
-    boot_means,
-    bootstrap_counts,
     grid_values,
-    percentile_ci,
+    mean_ci,
 )
 
 ID_IMPROVEMENT = "normalized_improvement_pct"
@@ -60,22 +58,13 @@ def unit_values(results: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return (np.nan, np.nan, np.nan)
-    draws = boot_means(bootstrap_counts(len(finite)), finite[:, None])[:, 0]
-    low, high = percentile_ci(draws)
-    return float(finite.mean()), float(low), float(high)
-
-
 def shift_summary(units: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for point, part in units.groupby(CONFIG_KEYS, dropna=False):
         row = dict(zip(CONFIG_KEYS, point))
         row["n_dataset_folds"] = int(part[OOD_IMPROVEMENT].notna().sum())
         for name, col in (("id", ID_IMPROVEMENT), ("ood", OOD_IMPROVEMENT)):
-            mean, low, high = _mean_ci(part[col].to_numpy(dtype=float))
+            mean, low, high = mean_ci(part[col].to_numpy(dtype=float))
             row.update({f"{name}_mean_improvement_pct": mean, f"{name}_ci_low": low,
                         f"{name}_ci_high": high,
                         f"{name}_median_improvement_pct": float(part[col].median())})
@@ -90,7 +79,7 @@ def _paired(diff: np.ndarray) -> dict[str, float]:
     from scipy.stats import wilcoxon
 
     diff = diff[np.isfinite(diff)]
-    mean, low, high = _mean_ci(diff)
+    mean, low, high = mean_ci(diff)
     p = np.nan
     if len(diff) >= 2 and np.any(diff != 0):
         with warnings.catch_warnings():

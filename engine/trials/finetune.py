@@ -137,10 +137,13 @@ def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     result = FinetuneResult(best_step=0, steps_run=0)
 
+    def score(step: int, loss: float) -> Evaluation:
+        return Evaluation(step, loss, evaluate(model, val, n_classes),
+                          evaluate(model, test, n_classes),
+                          evaluate(model, ood, n_classes) if ood is not None else None)
+
     def record(step: int, loss: float, known: Evaluation | None = None) -> bool:
-        ev = known or Evaluation(step, loss, evaluate(model, val, n_classes),
-                                 evaluate(model, test, n_classes),
-                                 evaluate(model, ood, n_classes) if ood is not None else None)
+        ev = known or score(step, loss)
         result.evaluations.append(ev)
         best = result.best if result.evaluations[:-1] else None
         improved = best is None or _better(ev.val, best.val, cfg.select_by, cfg.min_delta)
@@ -170,16 +173,13 @@ def finetune(model: InContextClassifier, sampler: EpisodeSampler, val: EvalSplit
             window = []
             if stale >= cfg.patience:
                 break
-    if pretrained is not None and result.best_step > 0:
+    wise = pretrained is not None and result.best_step > 0
+    if wise:
         best_state = interpolate(pretrained, best_state, cfg.wise)
-        module.load_state_dict(best_state)
-        module.eval()
-        b = result.best
-        result.final = Evaluation(b.step, b.train_loss, evaluate(model, val, n_classes),
-                                  evaluate(model, test, n_classes),
-                                  evaluate(model, ood, n_classes) if ood is not None else None)
     module.load_state_dict(best_state)
     module.eval()
+    if wise:
+        result.final = score(result.best.step, result.best.train_loss)
     return result
 
 
