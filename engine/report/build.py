@@ -13,6 +13,7 @@ import pandas as pd
 from engine.report import html
 from engine.report.curves import best_mix_per_dataset, bootstrap_bands, scaling_table
 from engine.report.definitions import DEFINITIONS
+from engine.report.digest import write_digest
 from engine.report.export import Outputs
 from engine.report.fits import fit_table
 from engine.report.gap import gap_table, tracking_table
@@ -128,6 +129,11 @@ def _build(sweep_dirs: list[Location], out_dir: Path, local_dirs: dict[str, Path
         sections = [html.Section("Analysis failed", [html.paragraph(repr(exc))])]
     sections[1:1] = _search(results, outputs)
     _tensorboard(results, evaluations, sweep_dirs, local_dirs, outputs)
+    try:
+        if write_digest(outputs) is not None:
+            outputs.notes.append("Headline numbers as Markdown: digest.md.")
+    except Exception as exc:  # the digest only restates tables already written
+        warnings.warn(f"report digest failed: {exc!r}", stacklevel=2)
     sections.append(_files_section(outputs))
     subtitle = (
         f"Sweeps: {', '.join(shown(d) for d in sweep_dirs)}. Generated "

@@ -1,0 +1,158 @@
+"""``digest.md``: the report's headline numbers as Markdown tables, ready to quote on a study page.
+
+Every number here is read back from a table the report has just written, so a study page
+that quotes the digest is rebuilt by the same ``causalmix report`` command as the tables.
+Sections appear only for the tables this report has (scaling grid, laws, split halves,
+paper table, imbalance)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pandas as pd
+
+from engine.report.export import Outputs
+
+Formatter = Callable[[pd.Series], str]
+
+
+def signed(value: object, digits: int = 2) -> str:
+    """``+0.68`` / ``−0.08`` (typographic minus); ``–`` for a missing value."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(number):
+        return "–"
+    text = f"{number:+.{digits}f}"
+    return text.replace("-", "−")
+
+
+def with_ci(row: pd.Series, mean: str, low: str, high: str, digits: int = 2) -> str:
+    """``+0.68 [+0.37, +1.06]``."""
+    return (f"{signed(row.get(mean), digits)} "
+            f"[{signed(row.get(low), digits)}, {signed(row.get(high), digits)}]")
+
+
+def markdown_table(frame: pd.DataFrame, columns: dict[str, Formatter]) -> str:
+    """A Markdown table with one column per ``columns`` entry (header → cell formatter).
+
+    Written by hand because pandas' ``to_markdown`` needs the optional ``tabulate``."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(f(row) for f in columns.values()) + " |")
+    return "\n".join(lines)
+
+
+def _point(row: pd.Series) -> str:
+    if row["method"] == "finetune" or not float(row.get("synthetic_scale") or 0):
+        return "–"
+    text = f"scale {row['synthetic_scale']:g}"
+    mix = row.get("mix_ratio")
+    if row["method"] == "causalmixft" and pd.notna(mix):
+        text += f", mix {mix:g}"
+    return text
+
+
+def _scaling(frame: pd.DataFrame) -> str:
+    return markdown_table(frame, {
+        "method": lambda r: str(r["method"]),
+        "grid point": _point,
+        "dataset-folds": lambda r: str(int(r["n"])),
+        "median": lambda r: signed(r["median"]),
+        "mean [95 % CI]": lambda r: with_ci(r, "mean", "ci_low", "ci_high"),
+        "step-0 share": lambda r: f"{100 * float(r['share_step0']):.0f} %",
+        "mean − finetune [95 % CI]": lambda r: "–" if pd.isna(r.get("diff_vs_finetune"))
+        else with_ci(r, "diff_vs_finetune", "diff_ci_low", "diff_ci_high"),
+    })
+
+
+def _best_mix(frame: pd.DataFrame) -> str:
+    return markdown_table(frame, {
+        "method": lambda r: str(r["method"]),
+        "dataset": lambda r: str(r["dataset"]),
+        "folds": lambda r: str(int(r["n_folds"])),
+        "best mix": lambda r: f"{float(r['best_mix_ratio']):g}",
+        "its mean [95 % CI]": lambda r: with_ci(r, "mean", "ci_low", "ci_high"),
+        "chosen in (share of resamples)": lambda r: f"{100 * float(r['win_share']):.0f} %",
+    })
+
+
+def _laws(frame: pd.DataFrame) -> str:
+    frame = frame.assign(mix=frame["mix_ratio"].map(lambda m: "all" if pd.isna(m) else f"{m:g}"))
+    return markdown_table(frame, {
+        "method": lambda r: str(r["method"]),
+        "mix": lambda r: r["mix"],
+        "law": lambda r: str(r["law"]),
+        "parameter": lambda r: str(r["parameter"]),
+        "estimate [95 % CI]": lambda r: with_ci(r, "estimate", "ci_low", "ci_high", 3),
+        "p (slope = 0)": lambda r: "–" if pd.isna(r.get("p_value")) else f"{r['p_value']:.3f}",
+        "AIC": lambda r: "–" if pd.isna(r.get("aic")) else f"{r['aic']:.1f}",
+        "failed fits": lambda r: f"{int(r['n_failed'])}/{int(r['n_boot'])}",
+    })
+
+
+def _split_half(frame: pd.DataFrame) -> str:
+    counts = frame.groupby("claim").agg(
+        checks=("replicates", "size"), replicated=("replicates", "sum"),
+        both_significant=("replicates_significant", "sum")).reset_index()
+    return markdown_table(counts, {
+        "claim": lambda r: str(r["claim"]),
+        "checks": lambda r: str(int(r["checks"])),
+        "same sign / choice in both halves": lambda r: str(int(r["replicated"])),
+        "and both CIs exclude 0": lambda r: str(int(r["both_significant"])),
+    })
+
+
+def _paper(frame: pd.DataFrame) -> str:
+    return markdown_table(frame, {
+        "method": lambda r: str(r["method"]),
+        "median ± std (%)": lambda r: str(r["improvement"]),
+        "dataset-folds": lambda r: str(int(r["n_dataset_folds"])),
+        "mean rank": lambda r: f"{float(r['avg_rank']):.2f}",
+        "reference median ± std (%)": lambda r: (
+            "–" if pd.isna(r.get("reference_median_improvement")) else
+            f"{signed(r['reference_median_improvement'])} ± {r['reference_std_improvement']:.2f}"),
+    })
+
+
+def _imbalance(frame: pd.DataFrame) -> str:
+    frame = frame[frame["metric"] == "f1_minority"]
+    return markdown_table(frame, {
+        "comparison": lambda r: f"{r['method']} − {r['reference']}",
+        "minority share": lambda r: str(r["minority_share"]),
+        "pairs": lambda r: str(int(r["n_pairs"])),
+        "mean difference [95 % CI]": lambda r: with_ci(r, "mean_diff", "ci_low", "ci_high", 3),
+        "Wilcoxon p": lambda r: "–" if pd.isna(r["p_wilcoxon"]) else f"{r['p_wilcoxon']:.3f}",
+        "wins/ties/losses": lambda r: f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}",
+    })
+
+
+SECTIONS: tuple[tuple[str, str, Callable[[pd.DataFrame], str]], ...] = (
+    ("scaling_summary", "Improvement over zero-shot by grid point (%)", _scaling),
+    ("scaling_laws", "Scaling laws", _laws),
+    ("best_mix", "Best mix ratio per dataset and pooled", _best_mix),
+    ("split_half", "Split-half replication", _split_half),
+    ("paper_table", "In the reference study's units", _paper),
+    ("imbalance_paired", "Minority-class F1, paired", _imbalance),
+)
+
+
+def write_digest(outputs: Outputs) -> str | None:
+    """Write ``digest.md`` from the tables already in ``outputs``; None when none applies."""
+    parts = ["# Report digest", "",
+             "Numbers read from this report's tables (file name in each heading)."]
+    for name, title, render in SECTIONS:
+        path = outputs.tables.get(name)
+        if path is None:
+            continue
+        frame = pd.read_csv(path)
+        if frame.empty:
+            continue
+        parts += ["", f"## {title} (`{name}.csv`)", "", render(frame)]
+    if len(parts) == 3:
+        return None
+    text = "\n".join(parts) + "\n"
+    (outputs.out_dir / "digest.md").write_text(text, encoding="utf-8")
+    return text

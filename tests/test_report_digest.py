@@ -1,0 +1,61 @@
+"""digest.md restates the report's tables: every cell comes from the frame it names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from engine.report.digest import markdown_table, signed, with_ci, write_digest
+from engine.report.export import Outputs
+
+
+def _rows(text: str, heading: str) -> list[list[str]]:
+    block = text.split(f"## {heading}")[1].split("\n## ")[0]
+    lines = [line for line in block.splitlines() if line.startswith("| ")][1:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_signed_and_ci_formatting():
+    assert signed(0.684) == "+0.68"
+    assert signed(-0.0831) == "−0.08"
+    assert signed(np.nan) == "–" and signed(None) == "–" and signed("x") == "–"
+    row = pd.Series({"m": 0.5, "lo": -0.25, "hi": 1.0})
+    assert with_ci(row, "m", "lo", "hi", 1) == "+0.5 [−0.2, +1.0]"  # round half to even
+    table = markdown_table(pd.DataFrame({"a": [1, 2]}), {"a": lambda r: str(r["a"] * 10)})
+    assert table.splitlines() == ["| a |", "|---|", "| 10 |", "| 20 |"]
+
+
+def test_digest_quotes_the_tables(tmp_path):
+    rng = np.random.default_rng(0)
+    outputs = Outputs(tmp_path)
+    summary = pd.DataFrame({
+        "method": ["finetune", "causalmixft", "scm"], "synthetic_scale": [0.0, 2.0, 4.0],
+        "mix_ratio": [0.0, 0.25, 1.0], "n": [10, 9, 8], "median": rng.normal(size=3),
+        "mean": rng.normal(size=3), "ci_low": [-1.0, -2.0, -3.0], "ci_high": [1.0, 2.0, 3.0],
+        "share_step0": [0.2, 0.1, 0.333], "diff_vs_finetune": [np.nan, 0.123, -0.456],
+        "diff_ci_low": [np.nan, -0.1, -0.9], "diff_ci_high": [np.nan, 0.3, -0.01]})
+    outputs.table("scaling_summary", summary)
+    split = pd.DataFrame({"claim": ["slope", "slope", "best_mix"],
+                          "replicates": [True, False, True],
+                          "replicates_significant": [True, False, False]})
+    outputs.table("split_half", split)
+    text = write_digest(outputs)
+    assert text == (tmp_path / "digest.md").read_text(encoding="utf-8")
+    rows = _rows(text, "Improvement over zero-shot")
+    assert [r[:3] for r in rows] == [["finetune", "–", "10"], ["causalmixft",
+                                     "scale 2, mix 0.25", "9"], ["scm", "scale 4", "8"]]
+    for row, (_, expected) in zip(rows, summary.iterrows()):
+        assert row[3] == signed(expected["median"])
+        assert row[4] == f"{signed(expected['mean'])} [{signed(expected['ci_low'])}, " \
+                         f"{signed(expected['ci_high'])}]"
+        assert row[5] == f"{100 * expected['share_step0']:.0f} %"
+    assert rows[0][6] == "–" and rows[2][6] == "−0.46 [−0.90, −0.01]"
+    assert _rows(text, "Split-half") == [["best_mix", "1", "1", "0"], ["slope", "2", "1", "1"]]
+    assert "Scaling laws" not in text  # only sections whose tables exist
+
+
+def test_no_digest_without_its_tables(tmp_path):
+    outputs = Outputs(tmp_path)
+    outputs.table("method_summary", pd.DataFrame({"method": ["finetune"]}))
+    assert write_digest(outputs) is None
+    assert not (tmp_path / "digest.md").exists()
