@@ -35,11 +35,24 @@ def test_digest_quotes_the_tables(tmp_path):
         "share_step0": [0.2, 0.1, 0.333], "diff_vs_finetune": [np.nan, 0.123, -0.456],
         "diff_ci_low": [np.nan, -0.1, -0.9], "diff_ci_high": [np.nan, 0.3, -0.01]})
     outputs.table("scaling_summary", summary)
-    split = pd.DataFrame({"claim": ["slope", "slope", "best_mix"],
+    split = pd.DataFrame({"claim": ["slope", "diff_vs_finetune", "diff_vs_finetune"],
+                          "method": ["causalmixft", "causalmixft", "scm"],
+                          "synthetic_scale": [np.nan, 2.0, 4.0], "mix_ratio": [np.nan, 0.25, 1.0],
                           "replicates": [True, False, True],
-                          "replicates_significant": [True, False, False]})
+                          "replicates_significant": [True, False, True]})
     outputs.table("split_half", split)
+    laws = pd.DataFrame({
+        "method": ["causalmixft"] * 2, "mix_ratio": [np.nan] * 2, "law": ["saturating",
+        "log2_linear"], "parameter": ["tau", "slope"], "estimate": [np.nan, 0.0216],
+        "ci_low": [0.1, -0.0246], "ci_high": [9.0, 0.0754], "p_value": [np.nan, 0.372],
+        "aic": [np.nan, 184.21], "n_failed": [600, 0], "n_boot": [1000, 1000]})
+    outputs.table("scaling_laws", laws)
     text = write_digest(outputs)
+    assert _rows(text, "Scaling laws") == [
+        ["causalmixft", "all", "saturating", "tau", "– [+0.100, +9.000]", "–", "–", "600/1000",
+         "–"],
+        ["causalmixft", "all", "log2_linear", "slope", "+0.022 [−0.025, +0.075]", "0.372",
+         "184.2", "0/1000", "agree, both CIs exclude 0"]]
     assert text == (tmp_path / "digest.md").read_text(encoding="utf-8")
     rows = _rows(text, "Improvement over zero-shot")
     assert [r[:3] for r in rows] == [["finetune", "–", "10"], ["causalmixft",
@@ -50,8 +63,10 @@ def test_digest_quotes_the_tables(tmp_path):
                          f"{signed(expected['ci_high'])}]"
         assert row[5] == f"{100 * expected['share_step0']:.0f} %"
     assert rows[0][6] == "–" and rows[2][6] == "−0.46 [−0.90, −0.01]"
-    assert _rows(text, "Split-half") == [["best_mix", "1", "1", "0"], ["slope", "2", "1", "1"]]
-    assert "Scaling laws" not in text  # only sections whose tables exist
+    assert [r[7] for r in rows] == ["–", "differ", "agree, both CIs exclude 0"]
+    assert _rows(text, "Split-half") == [["diff_vs_finetune", "2", "1", "1"],
+                                         ["slope", "1", "1", "1"]]
+    assert "Best mix" not in text  # only sections whose tables exist
 
 
 def test_no_digest_without_its_tables(tmp_path):

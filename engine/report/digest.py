@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from engine.report.export import Outputs
@@ -55,7 +56,26 @@ def _point(row: pd.Series) -> str:
     return text
 
 
-def _scaling(frame: pd.DataFrame) -> str:
+def _verdict(row: pd.Series) -> str:
+    if pd.isna(row.get("replicates")):
+        return "–"
+    text = "agree" if bool(row["replicates"]) else "differ"
+    return text + (", both CIs exclude 0" if bool(row.get("replicates_significant")) else "")
+
+
+def _with_halves(frame: pd.DataFrame, tables: dict[str, pd.DataFrame], claim: str,
+                 keys: list[str]) -> pd.DataFrame:
+    """``frame`` with the split-half verdict of ``claim`` joined on ``keys``."""
+    split = tables.get("split_half")
+    if split is None or split.empty:
+        return frame.assign(replicates=np.nan, replicates_significant=np.nan)
+    split = split[split["claim"] == claim][keys + ["replicates", "replicates_significant"]]
+    return frame.merge(split, on=keys, how="left")
+
+
+def _scaling(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    frame = _with_halves(frame, tables, "diff_vs_finetune",
+                         ["method", "synthetic_scale", "mix_ratio"])
     return markdown_table(frame, {
         "method": lambda r: str(r["method"]),
         "grid point": _point,
@@ -65,10 +85,11 @@ def _scaling(frame: pd.DataFrame) -> str:
         "step-0 share": lambda r: f"{100 * float(r['share_step0']):.0f} %",
         "mean − finetune [95 % CI]": lambda r: "–" if pd.isna(r.get("diff_vs_finetune"))
         else with_ci(r, "diff_vs_finetune", "diff_ci_low", "diff_ci_high"),
+        "split halves": _verdict,
     })
 
 
-def _best_mix(frame: pd.DataFrame) -> str:
+def _best_mix(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     return markdown_table(frame, {
         "method": lambda r: str(r["method"]),
         "dataset": lambda r: str(r["dataset"]),
@@ -79,7 +100,10 @@ def _best_mix(frame: pd.DataFrame) -> str:
     })
 
 
-def _laws(frame: pd.DataFrame) -> str:
+def _laws(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    slopes = frame["parameter"] == "slope"
+    halves = _with_halves(frame[slopes], tables, "slope", ["method", "mix_ratio"])
+    frame = pd.concat([frame[~slopes], halves.set_axis(frame.index[slopes])]).sort_index()
     frame = frame.assign(mix=frame["mix_ratio"].map(lambda m: "all" if pd.isna(m) else f"{m:g}"))
     return markdown_table(frame, {
         "method": lambda r: str(r["method"]),
@@ -90,10 +114,11 @@ def _laws(frame: pd.DataFrame) -> str:
         "p (slope = 0)": lambda r: "–" if pd.isna(r.get("p_value")) else f"{r['p_value']:.3f}",
         "AIC": lambda r: "–" if pd.isna(r.get("aic")) else f"{r['aic']:.1f}",
         "failed fits": lambda r: f"{int(r['n_failed'])}/{int(r['n_boot'])}",
+        "split halves (slope)": _verdict,
     })
 
 
-def _split_half(frame: pd.DataFrame) -> str:
+def _split_half(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     counts = frame.groupby("claim").agg(
         checks=("replicates", "size"), replicated=("replicates", "sum"),
         both_significant=("replicates_significant", "sum")).reset_index()
@@ -105,7 +130,7 @@ def _split_half(frame: pd.DataFrame) -> str:
     })
 
 
-def _paper(frame: pd.DataFrame) -> str:
+def _paper(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     return markdown_table(frame, {
         "method": lambda r: str(r["method"]),
         "median ± std (%)": lambda r: str(r["improvement"]),
@@ -117,7 +142,7 @@ def _paper(frame: pd.DataFrame) -> str:
     })
 
 
-def _imbalance(frame: pd.DataFrame) -> str:
+def _imbalance(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     frame = frame[frame["metric"] == "f1_minority"]
     return markdown_table(frame, {
         "comparison": lambda r: f"{r['method']} − {r['reference']}",
@@ -129,7 +154,8 @@ def _imbalance(frame: pd.DataFrame) -> str:
     })
 
 
-SECTIONS: tuple[tuple[str, str, Callable[[pd.DataFrame], str]], ...] = (
+Renderer = Callable[[pd.DataFrame, dict[str, pd.DataFrame]], str]
+SECTIONS: tuple[tuple[str, str, Renderer], ...] = (
     ("scaling_summary", "Improvement over zero-shot by grid point (%)", _scaling),
     ("scaling_laws", "Scaling laws", _laws),
     ("best_mix", "Best mix ratio per dataset and pooled", _best_mix),
@@ -143,14 +169,13 @@ def write_digest(outputs: Outputs) -> str | None:
     """Write ``digest.md`` from the tables already in ``outputs``; None when none applies."""
     parts = ["# Report digest", "",
              "Numbers read from this report's tables (file name in each heading)."]
+    wanted = {name for name, _, _ in SECTIONS}
+    tables = {n: pd.read_csv(p) for n, p in outputs.tables.items() if n in wanted}
     for name, title, render in SECTIONS:
-        path = outputs.tables.get(name)
-        if path is None:
+        frame = tables.get(name)
+        if frame is None or frame.empty:
             continue
-        frame = pd.read_csv(path)
-        if frame.empty:
-            continue
-        parts += ["", f"## {title} (`{name}.csv`)", "", render(frame)]
+        parts += ["", f"## {title} (`{name}.csv`)", "", render(frame, tables)]
     if len(parts) == 3:
         return None
     text = "\n".join(parts) + "\n"
