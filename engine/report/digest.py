@@ -36,6 +36,31 @@ def with_ci(row: pd.Series, mean: str, low: str, high: str, digits: int = 2) -> 
             f"[{signed(row.get(low), digits)}, {signed(row.get(high), digits)}]")
 
 
+def text(column: str) -> Formatter:
+    """The cell as text."""
+    return lambda row: str(row[column])
+
+
+def count(column: str) -> Formatter:
+    """The cell as an integer."""
+    return lambda row: str(int(row[column]))
+
+
+def percent(column: str) -> Formatter:
+    """A share in [0, 1] as a whole percentage."""
+    return lambda row: f"{100 * float(row[column]):.0f} %"
+
+
+def number(column: str, spec: str) -> Formatter:
+    """The cell in format ``spec``; ``–`` when missing."""
+    return lambda row: "–" if pd.isna(row.get(column)) else format(float(row[column]), spec)
+
+
+def ci(mean: str, low: str, high: str, digits: int = 2) -> Formatter:
+    """The ``with_ci`` cell of three columns."""
+    return lambda row: with_ci(row, mean, low, high, digits)
+
+
 def markdown_table(frame: pd.DataFrame, columns: dict[str, Formatter]) -> str:
     """A Markdown table with one column per ``columns`` entry (header → cell formatter).
 
@@ -77,12 +102,12 @@ def _scaling(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     frame = _with_halves(frame, tables, "diff_vs_finetune",
                          ["method", "synthetic_scale", "mix_ratio"])
     return markdown_table(frame, {
-        "method": lambda r: str(r["method"]),
+        "method": text("method"),
         "grid point": _point,
-        "dataset-folds": lambda r: str(int(r["n"])),
+        "dataset-folds": count("n"),
         "median": lambda r: signed(r["median"]),
-        "mean [95 % CI]": lambda r: with_ci(r, "mean", "ci_low", "ci_high"),
-        "step-0 share": lambda r: f"{100 * float(r['share_step0']):.0f} %",
+        "mean [95 % CI]": ci("mean", "ci_low", "ci_high"),
+        "step-0 share": percent("share_step0"),
         "mean − finetune [95 % CI]": lambda r: "–" if pd.isna(r.get("diff_vs_finetune"))
         else with_ci(r, "diff_vs_finetune", "diff_ci_low", "diff_ci_high"),
         "split halves": _verdict,
@@ -91,12 +116,12 @@ def _scaling(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
 
 def _best_mix(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     return markdown_table(frame, {
-        "method": lambda r: str(r["method"]),
-        "dataset": lambda r: str(r["dataset"]),
-        "folds": lambda r: str(int(r["n_folds"])),
-        "best mix": lambda r: f"{float(r['best_mix_ratio']):g}",
-        "its mean [95 % CI]": lambda r: with_ci(r, "mean", "ci_low", "ci_high"),
-        "chosen in (share of resamples)": lambda r: f"{100 * float(r['win_share']):.0f} %",
+        "method": text("method"),
+        "dataset": text("dataset"),
+        "folds": count("n_folds"),
+        "best mix": number("best_mix_ratio", "g"),
+        "its mean [95 % CI]": ci("mean", "ci_low", "ci_high"),
+        "chosen in (share of resamples)": percent("win_share"),
     })
 
 
@@ -106,13 +131,13 @@ def _laws(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     frame = pd.concat([frame[~slopes], halves.set_axis(frame.index[slopes])]).sort_index()
     frame = frame.assign(mix=frame["mix_ratio"].map(lambda m: "all" if pd.isna(m) else f"{m:g}"))
     return markdown_table(frame, {
-        "method": lambda r: str(r["method"]),
+        "method": text("method"),
         "mix": lambda r: r["mix"],
-        "law": lambda r: str(r["law"]),
-        "parameter": lambda r: str(r["parameter"]),
-        "estimate [95 % CI]": lambda r: with_ci(r, "estimate", "ci_low", "ci_high", 3),
-        "p (slope = 0)": lambda r: "–" if pd.isna(r.get("p_value")) else f"{r['p_value']:.3f}",
-        "AIC": lambda r: "–" if pd.isna(r.get("aic")) else f"{r['aic']:.1f}",
+        "law": text("law"),
+        "parameter": text("parameter"),
+        "estimate [95 % CI]": ci("estimate", "ci_low", "ci_high", 3),
+        "p (slope = 0)": number("p_value", ".3f"),
+        "AIC": number("aic", ".1f"),
         "failed fits": lambda r: f"{int(r['n_failed'])}/{int(r['n_boot'])}",
         "split halves (slope)": _verdict,
     })
@@ -123,19 +148,19 @@ def _split_half(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
         checks=("replicates", "size"), replicated=("replicates", "sum"),
         both_significant=("replicates_significant", "sum")).reset_index()
     return markdown_table(counts, {
-        "claim": lambda r: str(r["claim"]),
-        "checks": lambda r: str(int(r["checks"])),
-        "same sign / choice in both halves": lambda r: str(int(r["replicated"])),
-        "and both CIs exclude 0": lambda r: str(int(r["both_significant"])),
+        "claim": text("claim"),
+        "checks": count("checks"),
+        "same sign / choice in both halves": count("replicated"),
+        "and both CIs exclude 0": count("both_significant"),
     })
 
 
 def _paper(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     return markdown_table(frame, {
-        "method": lambda r: str(r["method"]),
-        "median ± std (%)": lambda r: str(r["improvement"]),
-        "dataset-folds": lambda r: str(int(r["n_dataset_folds"])),
-        "mean rank": lambda r: f"{float(r['avg_rank']):.2f}",
+        "method": text("method"),
+        "median ± std (%)": text("improvement"),
+        "dataset-folds": count("n_dataset_folds"),
+        "mean rank": number("avg_rank", ".2f"),
         "reference median ± std (%)": lambda r: (
             "–" if pd.isna(r.get("reference_median_improvement")) else
             f"{signed(r['reference_median_improvement'])} ± {r['reference_std_improvement']:.2f}"),
@@ -146,10 +171,10 @@ def _imbalance(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     frame = frame[frame["metric"] == "f1_minority"]
     return markdown_table(frame, {
         "comparison": lambda r: f"{r['method']} − {r['reference']}",
-        "minority share": lambda r: str(r["minority_share"]),
-        "pairs": lambda r: str(int(r["n_pairs"])),
-        "mean difference [95 % CI]": lambda r: with_ci(r, "mean_diff", "ci_low", "ci_high", 3),
-        "Wilcoxon p": lambda r: "–" if pd.isna(r["p_wilcoxon"]) else f"{r['p_wilcoxon']:.3f}",
+        "minority share": text("minority_share"),
+        "pairs": count("n_pairs"),
+        "mean difference [95 % CI]": ci("mean_diff", "ci_low", "ci_high", 3),
+        "Wilcoxon p": number("p_wilcoxon", ".3f"),
         "wins/ties/losses": lambda r: f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}",
     })
 
