@@ -26,3 +26,16 @@ def test_scaling_study_keys_are_unchanged(monkeypatch):
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     assert digest == PINNED, ("the scaling study's trial keys changed: its committed tables "
                               "(docs/study/scaling) would no longer be reused")
+
+
+@pytest.mark.skipif(not SHARED_DATASETS.is_dir(), reason=f"{SHARED_DATASETS} is absent")
+def test_committed_study_rows_are_planned_trials(monkeypatch):
+    """Every committed row is a planned trial under its current key, so all of them resume."""
+    import pandas as pd
+
+    monkeypatch.setenv("CAUSALMIX_DATA", str(SHARED_DATASETS))
+    plan = {t.trial_id: t.key for t in make_plan(load_spec(STUDY)).trials}
+    rows = pd.read_parquet(REPO / "docs" / "study" / "scaling" / "results.parquet",
+                           columns=["trial_id", "trial_key", "status"])
+    assert rows["trial_id"].is_unique and set(rows["status"]) == {"ok"}
+    assert all(plan.get(i) == k for i, k in zip(rows["trial_id"], rows["trial_key"]))
