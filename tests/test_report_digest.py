@@ -35,6 +35,8 @@ def test_digest_quotes_the_tables(tmp_path):
         "share_step0": [0.2, 0.1, 0.333], "diff_vs_finetune": [np.nan, 0.123, -0.456],
         "diff_ci_low": [np.nan, -0.1, -0.9], "diff_ci_high": [np.nan, 0.3, -0.01]})
     outputs.table("scaling_summary", summary)
+    outputs.table("scaling_curves", summary[["method", "synthetic_scale", "mix_ratio"]].assign(
+        ci_low=[-0.5, np.nan, 0.0], ci_high=[0.5, np.nan, 0.25]))
     split = pd.DataFrame({"claim": ["slope", "diff_vs_finetune", "diff_vs_finetune"],
                           "method": ["causalmixft", "causalmixft", "scm"],
                           "synthetic_scale": [np.nan, 2.0, 4.0], "mix_ratio": [np.nan, 0.25, 1.0],
@@ -58,10 +60,12 @@ def test_digest_quotes_the_tables(tmp_path):
     assert [r[:3] for r in rows] == [["finetune", "–", "10"], ["causalmixft",
                                      "scale 2, mix 0.25", "9"], ["scm", "scale 4", "8"]]
     for row, (_, expected) in zip(rows, summary.iterrows()):
-        assert row[3] == signed(expected["median"])
+        assert row[3].split(" [")[0] == signed(expected["median"])
         assert row[4] == f"{signed(expected['mean'])} [{signed(expected['ci_low'])}, " \
                          f"{signed(expected['ci_high'])}]"
         assert row[5] == f"{100 * expected['share_step0']:.0f} %"
+    assert rows[0][3].endswith("[−0.50, +0.50]") and rows[1][3].endswith("[–, –]")
+    assert rows[2][3].endswith("[+0.00, +0.25]")
     assert rows[0][6] == "–" and rows[2][6] == "−0.46 [−0.90, −0.01]"
     assert [r[7] for r in rows] == ["–", "differ", "agree, both CIs exclude 0"]
     assert _rows(text, "Split-half") == [["diff_vs_finetune", "2", "1", "1"],

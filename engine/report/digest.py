@@ -99,13 +99,20 @@ def _with_halves(frame: pd.DataFrame, tables: dict[str, pd.DataFrame], claim: st
 
 
 def _scaling(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
-    frame = _with_halves(frame, tables, "diff_vs_finetune",
-                         ["method", "synthetic_scale", "mix_ratio"])
+    keys = ["method", "synthetic_scale", "mix_ratio"]
+    frame = _with_halves(frame, tables, "diff_vs_finetune", keys)
+    curves = tables.get("scaling_curves")
+    if curves is not None and {"ci_low", "ci_high"} <= set(curves.columns):
+        medians = curves[keys + ["ci_low", "ci_high"]].rename(
+            columns={"ci_low": "median_ci_low", "ci_high": "median_ci_high"})
+        frame = frame.merge(medians, on=keys, how="left")
+    else:
+        frame = frame.assign(median_ci_low=np.nan, median_ci_high=np.nan)
     return markdown_table(frame, {
         "method": text("method"),
         "grid point": _point,
         "dataset-folds": count("n"),
-        "median": lambda r: signed(r["median"]),
+        "median [95 % CI]": ci("median", "median_ci_low", "median_ci_high"),
         "mean [95 % CI]": ci("mean", "ci_low", "ci_high"),
         "step-0 share": percent("share_step0"),
         "mean − finetune [95 % CI]": lambda r: "–" if pd.isna(r.get("diff_vs_finetune"))
@@ -180,6 +187,8 @@ def _imbalance(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
 
 
 Renderer = Callable[[pd.DataFrame, dict[str, pd.DataFrame]], str]
+JOINED = ("scaling_curves",)
+"""Tables read only to be joined into a section (the median's interval)."""
 SECTIONS: tuple[tuple[str, str, Renderer], ...] = (
     ("scaling_summary", "Improvement over zero-shot by grid point (%)", _scaling),
     ("scaling_laws", "Scaling laws", _laws),
@@ -194,7 +203,7 @@ def write_digest(outputs: Outputs) -> str | None:
     """Write ``digest.md`` from the tables already in ``outputs``; None when none applies."""
     parts = ["# Report digest", "",
              "Numbers read from this report's tables (file name in each heading)."]
-    wanted = {name for name, _, _ in SECTIONS}
+    wanted = {name for name, _, _ in SECTIONS} | set(JOINED)
     tables = {n: pd.read_csv(p) for n, p in outputs.tables.items() if n in wanted}
     for name, title, render in SECTIONS:
         frame = tables.get(name)
