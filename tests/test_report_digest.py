@@ -35,6 +35,7 @@ def test_digest_quotes_the_tables(tmp_path):
         "share_step0": [0.2, 0.1, 0.333], "diff_vs_finetune": [np.nan, 0.123, -0.456],
         "diff_ci_low": [np.nan, -0.1, -0.9], "diff_ci_high": [np.nan, 0.3, -0.01]})
     outputs.table("scaling_summary", summary)
+    outputs.table("best_mix", pd.DataFrame())  # written with no columns: a section left out
     outputs.table("scaling_curves", summary[["method", "synthetic_scale", "mix_ratio"]].assign(
         ci_low=[-0.5, np.nan, 0.0], ci_high=[0.5, np.nan, 0.25]))
     split = pd.DataFrame({"claim": ["slope", "diff_vs_finetune", "diff_vs_finetune"],

@@ -199,12 +199,20 @@ SECTIONS: tuple[tuple[str, str, Renderer], ...] = (
 )
 
 
+def _read(path: object) -> pd.DataFrame:
+    """A written table; an empty one (no columns: nothing to report) as an empty frame."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
 def write_digest(outputs: Outputs) -> str | None:
     """Write ``digest.md`` from the tables already in ``outputs``; None when none applies."""
     parts = ["# Report digest", "",
              "Numbers read from this report's tables (file name in each heading)."]
     wanted = {name for name, _, _ in SECTIONS} | set(JOINED)
-    tables = {n: pd.read_csv(p) for n, p in outputs.tables.items() if n in wanted}
+    tables = {n: _read(p) for n, p in outputs.tables.items() if n in wanted}
     for name, title, render in SECTIONS:
         frame = tables.get(name)
         if frame is None or frame.empty:
