@@ -1,7 +1,8 @@
 """``digest.md``: the report's headline numbers as Markdown tables, ready to quote on a study page.
 
-Every number here is read back from a table the report has just written, so a study page
-that quotes the digest is rebuilt by the same ``causalmix report`` command as the tables.
+Every number here comes from a table the report has just written (the frame kept in
+``Outputs``, not read back from disk), so a study page that quotes the digest is rebuilt by
+the same ``causalmix report`` command as the tables.
 Sections appear only for the tables this report has (scaling grid, laws, split halves,
 paper table, imbalance)."""
 
@@ -199,20 +200,13 @@ SECTIONS: tuple[tuple[str, str, Renderer], ...] = (
 )
 
 
-def _read(path: object) -> pd.DataFrame:
-    """A written table; an empty one (no columns: nothing to report) as an empty frame."""
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-
-
 def write_digest(outputs: Outputs) -> str | None:
-    """Write ``digest.md`` from the tables already in ``outputs``; None when none applies."""
+    """Write ``digest.md`` from the tables already written to ``outputs``; None when none
+    applies."""
     parts = ["# Report digest", "",
              "Numbers read from this report's tables (file name in each heading)."]
     wanted = {name for name, _, _ in SECTIONS} | set(JOINED)
-    tables = {n: _read(p) for n, p in outputs.tables.items() if n in wanted}
+    tables = {n: f for n, f in outputs.frames.items() if n in wanted}
     for name, title, render in SECTIONS:
         frame = tables.get(name)
         if frame is None or frame.empty:

@@ -18,6 +18,7 @@ class Outputs:
 
     out_dir: Path
     tables: dict[str, Path] = field(default_factory=dict)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Path] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -28,6 +29,7 @@ class Outputs:
         frame.to_csv(self.out_dir / f"{name}.csv", index=False)
         frame.to_parquet(self.out_dir / f"{name}.parquet", index=False)
         self.tables[name] = self.out_dir / f"{name}.csv"
+        self.frames[name] = frame
         return frame
 
     def figure(self, name: str, fig: plt.Figure, extra_dirs: tuple[Path, ...] = ()) -> None:
