@@ -245,14 +245,7 @@ def discover_edge_probabilities(
     the class label's column, which may be discrete in a table that gets the kernel test).
     """
     start = time.perf_counter()
-    algos = [a.lower() for a in algorithms]
-    bad = [a for a in algos if a not in ALGORITHMS]
-    if bad or not algos:
-        raise ValueError(f"unknown discovery algorithm(s) {bad or algos}; known: {ALGORITHMS}")
-    if indep_test not in INDEP_TESTS:
-        raise ValueError(f"unknown independence test '{indep_test}'; known: {INDEP_TESTS}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    algos = _checked_algorithms(algorithms, indep_test, alpha)
 
     x = _impute(np.atleast_2d(np.asarray(data, dtype=float)))
     n, d = x.shape
@@ -284,24 +277,46 @@ def discover_edge_probabilities(
     if len(active) >= 2 and n >= 5:
         row_sets = [np.arange(n)] + [rng.integers(0, n, size=n) for _ in range(max(0, bootstrap))]
         run_seeds = rng.integers(0, 2**31 - 1, size=(len(row_sets), len(algos)))
-        acc = np.zeros((len(active), len(active)))
-        ok = 0
-        for r, rows in enumerate(row_sets):
-            sub = x[np.ix_(rows, active)]
-            for a, algo in enumerate(algos):
-                result.n_runs += 1
-                marks = _run_with_retries(sub, discrete[active], algo, alpha, indep_test,
-                                          eff_depth, jitter, n_bins, int(run_seeds[r, a]),
-                                          result.errors)
-                if marks is None:
-                    result.n_failed += 1
-                    continue
-                acc += edge_probabilities_from_marks(marks)
-                ok += 1
-        if ok:
-            probs[np.ix_(active, active)] = acc / ok
+        mean = _mean_marks(x[:, active], discrete[active], row_sets, run_seeds, algos, result,
+                           alpha=alpha, indep_test=indep_test, jitter=jitter, n_bins=n_bins)
+        if mean is not None:
+            probs[np.ix_(active, active)] = mean
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _checked_algorithms(algorithms: Sequence[str], indep_test: str, alpha: float) -> list[str]:
+    """The lower-cased algorithm names, after refusing unknown names, tests and alphas."""
+    algos = [a.lower() for a in algorithms]
+    bad = [a for a in algos if a not in ALGORITHMS]
+    if bad or not algos:
+        raise ValueError(f"unknown discovery algorithm(s) {bad or algos}; known: {ALGORITHMS}")
+    if indep_test not in INDEP_TESTS:
+        raise ValueError(f"unknown independence test '{indep_test}'; known: {INDEP_TESTS}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    return algos
+
+
+def _mean_marks(x: np.ndarray, discrete: np.ndarray, row_sets: list[np.ndarray],
+                run_seeds: np.ndarray, algos: list[str], result: DiscoveryResult, *,
+                alpha: float, indep_test: str, jitter: float, n_bins: int) -> np.ndarray | None:
+    """Edge probabilities averaged over every (row set, algorithm) run that succeeded (None
+    if none did); counts runs and failures on ``result``."""
+    acc = np.zeros((x.shape[1], x.shape[1]))
+    ok = 0
+    for r, rows in enumerate(row_sets):
+        sub = x[rows]
+        for a, algo in enumerate(algos):
+            result.n_runs += 1
+            marks = _run_with_retries(sub, discrete, algo, alpha, indep_test, result.depth,
+                                      jitter, n_bins, int(run_seeds[r, a]), result.errors)
+            if marks is None:
+                result.n_failed += 1
+                continue
+            acc += edge_probabilities_from_marks(marks)
+            ok += 1
+    return acc / ok if ok else None
 
 
 def _run_with_retries(

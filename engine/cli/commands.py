@@ -124,65 +124,78 @@ def _dispatch(args: argparse.Namespace) -> int:
     handled = cli_data.dispatch(args)
     if handled is not None:
         return handled
-    if args.command == "run":
-        from engine.execution.orchestrate import run_sweep
-        from engine.spec.sweep_file import load_spec
+    handlers = {"run": _run, "status": _status, "validate": _validate, "report": _report,
+                "pretrain": _pretrain, "prefetch": _prefetch,
+                "list": lambda a: _list(a.what)}
+    if args.command not in handlers:
+        raise AssertionError(args.command)
+    return handlers[args.command](args)
 
-        spec = load_spec(args.spec, storage=args.storage)
-        sweep_dir = run_sweep(spec, address=args.address, num_cpus=args.num_cpus,
-                              report=not args.no_report, tune_verbose=args.tune_verbose,
-                              worker_logs=args.worker_logs,
-                              methods=[m.strip() for m in args.methods.split(",") if m.strip()]
-                              if args.methods else None,
-                              reuse_from=as_location(args.reuse_from) if args.reuse_from
-                              else None)
-        return _errors_exit(sweep_dir)
-    if args.command == "status":
-        from engine.storage.progress import STATE_EXIT, read_status
 
-        state, text = read_status(as_location(args.sweep_dir))
-        print(text)
-        return STATE_EXIT[state]
-    if args.command == "validate":
-        from engine.execution.orchestrate import check_fold_sizes, plan_summary
-        from engine.plan.sweep_plan import make_plan
-        from engine.spec.sweep_file import load_spec
+def _run(args: argparse.Namespace) -> int:
+    from engine.execution.orchestrate import run_sweep
+    from engine.spec.sweep_file import load_spec
 
-        spec = load_spec(args.spec)
-        check_fold_sizes(make_plan(spec), offline_only=True, source=spec.source)
-        print(f"{args.spec}: ok")
-        print(json.dumps(plan_summary(spec), indent=1))
-        return 0
-    if args.command == "report":
-        from engine.report import build_report
-        from engine.report.load import usable_sweep_dirs
-        from engine.storage.store import ensure_writable_dir
+    spec = load_spec(args.spec, storage=args.storage)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    sweep_dir = run_sweep(spec, address=args.address, num_cpus=args.num_cpus,
+                          report=not args.no_report, tune_verbose=args.tune_verbose,
+                          worker_logs=args.worker_logs, methods=methods,
+                          reuse_from=as_location(args.reuse_from) if args.reuse_from else None)
+    return _errors_exit(sweep_dir)
 
-        dirs = usable_sweep_dirs([as_location(d) for d in args.sweep_dirs])
-        default = "report" if args.metric == "roc_auc" else f"report_{args.metric}"
-        out_dir = as_location(args.out) if args.out else join(dirs[0], default)
-        ensure_writable_dir(out_dir, "report output")
-        out = build_report(dirs, out_dir, metric=args.metric)
-        print(f"report written to {shown(out)}")
-        return 0
-    if args.command == "pretrain":
-        from engine.models.pretrain import run_pretraining
 
-        out = run_pretraining(args.config, output=args.output, resume=not args.no_resume)
-        print(f"weights written to {out}")
-        return 0
-    if args.command == "prefetch":
-        if args.model != "mitra":
-            raise CausalMixError(f"nothing to prefetch for model '{args.model}' (the embedded "
-                                 "pfn ships inside the package)")
-        from engine.models.mitra import prefetch
+def _status(args: argparse.Namespace) -> int:
+    from engine.storage.progress import STATE_EXIT, read_status
 
-        path = prefetch(cache_dir=args.cache_dir, repo_id=args.repo_id, revision=args.revision)
-        print(f"weights cached at {path}")
-        return 0
-    if args.command == "list":
-        return _list(args.what)
-    raise AssertionError(args.command)
+    state, text = read_status(as_location(args.sweep_dir))
+    print(text)
+    return STATE_EXIT[state]
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from engine.execution.orchestrate import check_fold_sizes, plan_summary
+    from engine.plan.sweep_plan import make_plan
+    from engine.spec.sweep_file import load_spec
+
+    spec = load_spec(args.spec)
+    check_fold_sizes(make_plan(spec), offline_only=True, source=spec.source)
+    print(f"{args.spec}: ok")
+    print(json.dumps(plan_summary(spec), indent=1))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from engine.report import build_report
+    from engine.report.load import usable_sweep_dirs
+    from engine.storage.store import ensure_writable_dir
+
+    dirs = usable_sweep_dirs([as_location(d) for d in args.sweep_dirs])
+    default = "report" if args.metric == "roc_auc" else f"report_{args.metric}"
+    out_dir = as_location(args.out) if args.out else join(dirs[0], default)
+    ensure_writable_dir(out_dir, "report output")
+    out = build_report(dirs, out_dir, metric=args.metric)
+    print(f"report written to {shown(out)}")
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from engine.models.pretrain import run_pretraining
+
+    out = run_pretraining(args.config, output=args.output, resume=not args.no_resume)
+    print(f"weights written to {out}")
+    return 0
+
+
+def _prefetch(args: argparse.Namespace) -> int:
+    if args.model != "mitra":
+        raise CausalMixError(f"nothing to prefetch for model '{args.model}' (the embedded "
+                             "pfn ships inside the package)")
+    from engine.models.mitra import prefetch
+
+    path = prefetch(cache_dir=args.cache_dir, repo_id=args.repo_id, revision=args.revision)
+    print(f"weights cached at {path}")
+    return 0
 
 
 def _errors_exit(sweep_dir: Location) -> int:

@@ -234,6 +234,35 @@ def _integer_valued(values: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
 
 
+def _check_options(n_dags: int, algorithms: list[str] | None, alpha: float, indep_test: str,
+                   regressor: str, classifier: str, numeric_transform: str, profile: str,
+                   bootstrap: int | None) -> None:
+    """Refuse bad scm options in one line that names each field."""
+    problems = []
+    if int(n_dags) < 1:
+        problems.append(f"n_dags must be >= 1, got {n_dags}")
+    if algorithms is not None and (not algorithms
+                                   or any(a not in ALGORITHMS for a in algorithms)):
+        problems.append(f"algorithms must be drawn from {list(ALGORITHMS)}, got {algorithms}")
+    if not 0.0 < float(alpha) < 1.0:
+        problems.append(f"alpha must lie in (0, 1), got {alpha}")
+    if indep_test not in INDEP_TESTS:
+        problems.append(f"indep_test must be one of {list(INDEP_TESTS)}, got '{indep_test}'")
+    if regressor not in REGRESSORS:
+        problems.append(f"regressor must be one of {list(REGRESSORS)}, got '{regressor}'")
+    if classifier not in CLASSIFIERS:
+        problems.append(f"classifier must be one of {list(CLASSIFIERS)}, got '{classifier}'")
+    if numeric_transform not in NUMERIC_TRANSFORMS:
+        problems.append(f"numeric_transform must be one of {list(NUMERIC_TRANSFORMS)}, "
+                        f"got '{numeric_transform}'")
+    if profile not in PROFILES:
+        problems.append(f"profile must be one of {list(PROFILES)}, got '{profile}'")
+    if bootstrap is not None and int(bootstrap) < 0:
+        problems.append(f"bootstrap must be >= 0, got {bootstrap}")
+    if problems:
+        raise CausalMixError("scm: " + "; ".join(problems))
+
+
 @register_generator("scm")
 class SCMGenerator(Generator):
     """Rows from an ensemble of DoWhy SCMs over DAGs sampled from PC/FCI edge probabilities.
@@ -299,29 +328,8 @@ class SCMGenerator(Generator):
         )
         if profile != "default":  # only a non-default profile enters params (cache keys)
             self.params["profile"] = profile
-        problems = []
-        if int(n_dags) < 1:
-            problems.append(f"n_dags must be >= 1, got {n_dags}")
-        if algorithms is not None and (not algorithms
-                                       or any(a not in ALGORITHMS for a in algorithms)):
-            problems.append(f"algorithms must be drawn from {list(ALGORITHMS)}, got {algorithms}")
-        if not 0.0 < float(alpha) < 1.0:
-            problems.append(f"alpha must lie in (0, 1), got {alpha}")
-        if indep_test not in INDEP_TESTS:
-            problems.append(f"indep_test must be one of {list(INDEP_TESTS)}, got '{indep_test}'")
-        if regressor not in REGRESSORS:
-            problems.append(f"regressor must be one of {list(REGRESSORS)}, got '{regressor}'")
-        if classifier not in CLASSIFIERS:
-            problems.append(f"classifier must be one of {list(CLASSIFIERS)}, got '{classifier}'")
-        if numeric_transform not in NUMERIC_TRANSFORMS:
-            problems.append(f"numeric_transform must be one of {list(NUMERIC_TRANSFORMS)}, "
-                            f"got '{numeric_transform}'")
-        if profile not in PROFILES:
-            problems.append(f"profile must be one of {list(PROFILES)}, got '{profile}'")
-        if bootstrap is not None and int(bootstrap) < 0:
-            problems.append(f"bootstrap must be >= 0, got {bootstrap}")
-        if problems:
-            raise CausalMixError("scm: " + "; ".join(problems))
+        _check_options(n_dags, algorithms, alpha, indep_test, regressor, classifier,
+                       numeric_transform, profile, bootstrap)
         self.n_dags = int(n_dags)
         self.algorithms = algorithms
         self.alpha = float(alpha)
