@@ -79,3 +79,31 @@ def test_no_digest_without_its_tables(tmp_path):
     outputs.table("method_summary", pd.DataFrame({"method": ["finetune"]}))
     assert write_digest(outputs) is None
     assert not (tmp_path / "digest.md").exists()
+
+
+def test_imbalance_means_by_share(tmp_path):
+    outputs = Outputs(tmp_path)
+    rows = []
+    for method, scale, mix in [("finetune", 0.0, 0.0), ("scm", 1.0, 1.0), ("scm", 2.0, 1.0)]:
+        for share in ["0.05", "as_is"]:
+            for metric in ["f1_minority", "pr_auc", "roc_auc"]:
+                mean = len(rows) / 100
+                rows.append({"method": method, "synthetic_scale": scale, "mix_ratio": mix,
+                             "minority_share": share, "metric": metric, "n_dataset_folds": 7,
+                             "mean": mean, "ci_low": mean - 0.01, "ci_high": mean + 0.02})
+    summary = pd.DataFrame(rows)
+    outputs.table("imbalance_summary", summary)
+    text = write_digest(outputs)
+    block = text.split("## Minority-class F1 and PR-AUC")[1]
+    f1, pr = block.split("pr_auc: mean")
+    assert "roc_auc" not in block
+    got = _rows("## x" + f1, "x")
+    assert [r[0] for r in got] == ["finetune", "scm (scale 1)", "scm (scale 2)"]
+    for row, method, scale in zip(got, ["finetune", "scm", "scm"], [0.0, 1.0, 2.0]):
+        for cell, share in zip(row[1:], ["0.05", "as_is"]):
+            want = summary[(summary["method"] == method) & (summary["synthetic_scale"] == scale)
+                           & (summary["minority_share"] == share)
+                           & (summary["metric"] == "f1_minority")].iloc[0]
+            assert cell == (f"{want['mean']:.3f} [{want['ci_low']:.3f}, {want['ci_high']:.3f}]"
+                            " (7)")
+    assert "| method | share 0.05 | share as_is |" in pr

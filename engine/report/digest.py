@@ -4,7 +4,7 @@ Every number here comes from a table the report has just written (the frame kept
 ``Outputs``, not read back from disk), so a study page that quotes the digest is rebuilt by
 the same ``causalmix report`` command as the tables.
 Sections appear only for the tables this report has (scaling grid, laws, split halves,
-paper table, imbalance)."""
+paper table, imbalance means and paired differences)."""
 
 from __future__ import annotations
 
@@ -187,6 +187,36 @@ def _imbalance(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     })
 
 
+def _share_grid(frame: pd.DataFrame, metric: str) -> str:
+    """One row per method (and grid point, where a method has several), one column per
+    minority share: the selected model's mean test ``metric`` [95 % CI] (dataset-folds)."""
+    frame = frame[frame["metric"] == metric].copy()
+    points = frame.groupby("method")[["synthetic_scale", "mix_ratio"]].transform("nunique")
+    several = (points > 1).any(axis=1)
+    frame["row"] = [f"{m} ({_point(r)})" if many else m
+                    for m, many, (_, r) in zip(frame["method"], several, frame.iterrows())]
+    frame["cell"] = [f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] "
+                     f"({int(r['n_dataset_folds'])})" for _, r in frame.iterrows()]
+    shares = sorted(frame["minority_share"].astype(str).unique(),
+                    key=lambda v: (v == "as_is", float(v) if v != "as_is" else 0.0))
+    wide = frame.assign(share=frame["minority_share"].astype(str)).pivot(
+        index="row", columns="share", values="cell")
+    order = list(dict.fromkeys(frame["row"]))
+    wide = wide.reindex(index=order, columns=shares).fillna("–").reset_index()
+    columns: dict[str, Formatter] = {"method": text("row")}
+    columns.update({f"share {v}": text(v) for v in shares})
+    return markdown_table(wide, columns)
+
+
+def _imbalance_means(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    parts = []
+    for metric in ("f1_minority", "pr_auc"):
+        if (frame["metric"] == metric).any():
+            parts += [f"{metric}: mean of the selected model [95 % CI] (dataset-folds)", "",
+                      _share_grid(frame, metric), ""]
+    return "\n".join(parts).rstrip("\n")
+
+
 Renderer = Callable[[pd.DataFrame, dict[str, pd.DataFrame]], str]
 JOINED = ("scaling_curves",)
 """Tables read only to be joined into a section (the median's interval)."""
@@ -196,6 +226,7 @@ SECTIONS: tuple[tuple[str, str, Renderer], ...] = (
     ("best_mix", "Best mix ratio per dataset and pooled", _best_mix),
     ("split_half", "Split-half replication", _split_half),
     ("paper_table", "In the reference study's units", _paper),
+    ("imbalance_summary", "Minority-class F1 and PR-AUC by minority share", _imbalance_means),
     ("imbalance_paired", "Minority-class F1, paired", _imbalance),
 )
 
