@@ -94,7 +94,7 @@ def test_imbalance_means_by_share(tmp_path):
     summary = pd.DataFrame(rows)
     outputs.table("imbalance_summary", summary)
     text = write_digest(outputs)
-    block = text.split("## Minority-class F1 and PR-AUC")[1]
+    block = text.split("## Minority-class F1 and PR-AUC by minority share")[1]
     f1, pr = block.split("pr_auc: mean")
     assert "roc_auc" not in block
     got = _rows("## x" + f1, "x")
@@ -107,3 +107,23 @@ def test_imbalance_means_by_share(tmp_path):
             assert cell == (f"{want['mean']:.3f} [{want['ci_low']:.3f}, {want['ci_high']:.3f}]"
                             " (7)")
     assert "| method | share 0.05 | share as_is |" in pr
+
+
+def test_imbalance_paired_per_metric(tmp_path):
+    outputs = Outputs(tmp_path)
+    paired = pd.DataFrame({
+        "method": ["scm", "scm", "scm"], "reference": ["finetune"] * 3,
+        "minority_share": ["0.05", "all", "0.05"], "metric": ["f1_minority", "f1_minority",
+                                                               "pr_auc"],
+        "n_pairs": [5, 10, 5], "mean_diff": [-0.0456, 0.012, 0.3], "ci_low": [-0.09, -0.01, 0.1],
+        "ci_high": [-0.001, 0.03, 0.5], "p_wilcoxon": [0.0123, np.nan, 0.5],
+        "wins": [1, 4, 3], "ties": [0, 2, 1], "losses": [4, 4, 1]})
+    outputs.table("imbalance_paired", paired)
+    text = write_digest(outputs)
+    block = text.split("## Minority-class F1 and PR-AUC, paired")[1]
+    f1, pr = block.split("pr_auc: paired")
+    assert _rows("## x" + f1, "x") == [
+        ["scm − finetune", "0.05", "5", "−0.046 [−0.090, −0.001]", "0.012", "1/0/4"],
+        ["scm − finetune", "all", "10", "+0.012 [−0.010, +0.030]", "–", "4/2/4"]]
+    assert _rows("## x" + pr, "x") == [
+        ["scm − finetune", "0.05", "5", "+0.300 [+0.100, +0.500]", "0.500", "3/1/1"]]

@@ -176,7 +176,15 @@ def _paper(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
 
 
 def _imbalance(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
-    frame = frame[frame["metric"] == "f1_minority"]
+    parts = []
+    for metric in ("f1_minority", "pr_auc"):
+        if (frame["metric"] == metric).any():
+            parts += [f"{metric}: paired differences (method − reference)", "",
+                      _paired(frame[frame["metric"] == metric]), ""]
+    return "\n".join(parts).rstrip("\n")
+
+
+def _paired(frame: pd.DataFrame) -> str:
     return markdown_table(frame, {
         "comparison": lambda r: f"{r['method']} − {r['reference']}",
         "minority share": text("minority_share"),
@@ -227,7 +235,7 @@ SECTIONS: tuple[tuple[str, str, Renderer], ...] = (
     ("split_half", "Split-half replication", _split_half),
     ("paper_table", "In the reference study's units", _paper),
     ("imbalance_summary", "Minority-class F1 and PR-AUC by minority share", _imbalance_means),
-    ("imbalance_paired", "Minority-class F1, paired", _imbalance),
+    ("imbalance_paired", "Minority-class F1 and PR-AUC, paired", _imbalance),
 )
 
 
