@@ -127,3 +127,29 @@ def test_imbalance_paired_per_metric(tmp_path):
         ["scm − finetune", "all", "10", "+0.012 [−0.010, +0.030]", "–", "4/2/4"]]
     assert _rows("## x" + pr, "x") == [
         ["scm − finetune", "0.05", "5", "+0.300 [+0.100, +0.500]", "0.500", "3/1/1"]]
+
+
+def test_shift_sections(tmp_path):
+    outputs = Outputs(tmp_path)
+    outputs.table("shift_summary", pd.DataFrame({
+        "method": ["finetune", "causalmixft"], "synthetic_scale": [0.0, 4.0],
+        "mix_ratio": [0.0, 0.5], "n_dataset_folds": [12, 11],
+        "id_mean_improvement_pct": [0.42, -0.1], "id_ci_low": [0.07, -0.5],
+        "id_ci_high": [0.82, 0.3], "ood_mean_improvement_pct": [0.7, 0.9],
+        "ood_ci_low": [0.2, 0.47], "ood_ci_high": [1.19, 1.36], "id_test_roc_auc": [0.7794, 0.81],
+        "ood_test_roc_auc": [0.7022, 0.8161], "mean_gap": [0.0772, -0.0061]}))
+    outputs.table("shift_gap", pd.DataFrame({
+        "method": ["causalmixft"], "synthetic_scale": [4.0], "mix_ratio": [0.5],
+        "n_dataset_folds": [11], "gap_diff_mean": [-0.0017], "gap_diff_ci_low": [-0.0041],
+        "gap_diff_ci_high": [0.0005], "gap_diff_p_wilcoxon": [0.0688],
+        "ood_improvement_diff_mean": [0.5], "ood_improvement_diff_ci_low": [0.13],
+        "ood_improvement_diff_ci_high": [0.93], "ood_improvement_diff_p_wilcoxon": [0.035]}))
+    text = write_digest(outputs)
+    assert _rows(text, "In-domain and out-of-domain") == [
+        ["finetune", "–", "12", "+0.42 [+0.07, +0.82]", "+0.70 [+0.20, +1.19]", "0.779", "0.702",
+         "+0.077"],
+        ["causalmixft", "scale 4, mix 0.5", "11", "−0.10 [−0.50, +0.30]",
+         "+0.90 [+0.47, +1.36]", "0.810", "0.816", "−0.006"]]
+    assert _rows(text, "Robustness gap") == [
+        ["causalmixft", "scale 4, mix 0.5", "11", "−0.002 [−0.004, +0.001]", "0.069",
+         "+0.50 [+0.13, +0.93]", "0.035"]]

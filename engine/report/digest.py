@@ -4,7 +4,7 @@ Every number here comes from a table the report has just written (the frame kept
 ``Outputs``, not read back from disk), so a study page that quotes the digest is rebuilt by
 the same ``causalmix report`` command as the tables.
 Sections appear only for the tables this report has (scaling grid, laws, split halves,
-paper table, imbalance means and paired differences)."""
+paper table, shift, imbalance means and paired differences)."""
 
 from __future__ import annotations
 
@@ -225,6 +225,36 @@ def _imbalance_means(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> st
     return "\n".join(parts).rstrip("\n")
 
 
+def _shift(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    return markdown_table(frame, {
+        "method": text("method"),
+        "grid point": _point,
+        "dataset-folds": count("n_dataset_folds"),
+        "in-domain improvement (%) [95 % CI]": ci("id_mean_improvement_pct", "id_ci_low",
+                                                   "id_ci_high"),
+        "out-of-domain improvement (%) [95 % CI]": ci("ood_mean_improvement_pct", "ood_ci_low",
+                                                       "ood_ci_high"),
+        "ID ROC-AUC": number("id_test_roc_auc", ".3f"),
+        "OOD ROC-AUC": number("ood_test_roc_auc", ".3f"),
+        "gap (ID − OOD)": lambda r: signed(r.get("mean_gap"), 3),
+    })
+
+
+def _shift_gap(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    return markdown_table(frame, {
+        "method − finetune": text("method"),
+        "grid point": _point,
+        "pairs": count("n_dataset_folds"),
+        "gap difference [95 % CI]": ci("gap_diff_mean", "gap_diff_ci_low", "gap_diff_ci_high",
+                                       3),
+        "Wilcoxon p (gap)": number("gap_diff_p_wilcoxon", ".3f"),
+        "OOD improvement difference (%) [95 % CI]": ci(
+            "ood_improvement_diff_mean", "ood_improvement_diff_ci_low",
+            "ood_improvement_diff_ci_high"),
+        "Wilcoxon p (OOD)": number("ood_improvement_diff_p_wilcoxon", ".3f"),
+    })
+
+
 Renderer = Callable[[pd.DataFrame, dict[str, pd.DataFrame]], str]
 JOINED = ("scaling_curves",)
 """Tables read only to be joined into a section (the median's interval)."""
@@ -234,6 +264,8 @@ SECTIONS: tuple[tuple[str, str, Renderer], ...] = (
     ("best_mix", "Best mix ratio per dataset and pooled", _best_mix),
     ("split_half", "Split-half replication", _split_half),
     ("paper_table", "In the reference study's units", _paper),
+    ("shift_summary", "In-domain and out-of-domain improvement", _shift),
+    ("shift_gap", "Robustness gap against finetune, paired", _shift_gap),
     ("imbalance_summary", "Minority-class F1 and PR-AUC by minority share", _imbalance_means),
     ("imbalance_paired", "Minority-class F1 and PR-AUC, paired", _imbalance),
 )
