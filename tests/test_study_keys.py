@@ -1,4 +1,4 @@
-"""The scaling study resumes across sessions from its committed tables (``--reuse-from``),
+"""The studies resume across sessions from its committed tables (``--reuse-from``),
 which match trials by key: a change to what enters a cache key would silently rerun all of
 it. The study's trial keys are pinned here; a deliberate change updates the digest (and the
 study reruns, as a new sweep if its results are published)."""
@@ -29,13 +29,19 @@ def test_scaling_study_keys_are_unchanged(monkeypatch):
 
 
 @pytest.mark.skipif(not SHARED_DATASETS.is_dir(), reason=f"{SHARED_DATASETS} is absent")
-def test_committed_study_rows_are_planned_trials(monkeypatch):
-    """Every committed row is a planned trial under its current key, so all of them resume."""
+@pytest.mark.parametrize("sweep, tables", [
+    ("study_scaling.yaml", "study/scaling"),
+    ("shift.yaml", "study_shift/tables"),
+    ("imbalance.yaml", "study_imbalance/tables"),
+])
+def test_committed_study_rows_are_planned_trials(monkeypatch, sweep, tables):
+    """Every committed row of each study is a planned trial under its current key, so all of
+    them resume (``--reuse-from``) instead of running again."""
     import pandas as pd
 
     monkeypatch.setenv("CAUSALMIX_DATA", str(SHARED_DATASETS))
-    plan = {t.trial_id: t.key for t in make_plan(load_spec(STUDY)).trials}
-    rows = pd.read_parquet(REPO / "docs" / "study" / "scaling" / "results.parquet",
+    plan = {t.trial_id: t.key for t in make_plan(load_spec(REPO / "sweeps" / sweep)).trials}
+    rows = pd.read_parquet(REPO / "docs" / tables / "results.parquet",
                            columns=["trial_id", "trial_key", "status"])
     assert rows["trial_id"].is_unique and set(rows["status"]) == {"ok"}
     assert all(plan.get(i) == k for i, k in zip(rows["trial_id"], rows["trial_key"]))
