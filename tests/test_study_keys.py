@@ -1,7 +1,8 @@
-"""The studies resume across sessions from its committed tables (``--reuse-from``),
-which match trials by key: a change to what enters a cache key would silently rerun all of
-it. The study's trial keys are pinned here; a deliberate change updates the digest (and the
-study reruns, as a new sweep if its results are published)."""
+"""The studies resume across sessions from their committed tables (``--reuse-from``), which
+match trials by key: a change to what enters a cache key would silently rerun all of a study.
+Every committed row must be a planned trial under its current key, and the scaling study's
+keys are pinned; a deliberate change updates the digest (and the study reruns, as a new sweep
+if its results are published)."""
 
 from __future__ import annotations
 

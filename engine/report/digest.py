@@ -175,13 +175,22 @@ def _paper(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     })
 
 
-def _imbalance(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+IMBALANCE_METRICS = ("f1_minority", "pr_auc")
+
+
+def _per_metric(frame: pd.DataFrame, caption: str, render: Callable[[pd.DataFrame], str]) -> str:
+    """One captioned table per imbalance metric that ``frame`` holds (``caption`` follows the
+    metric's name), rendered from that metric's rows."""
     parts = []
-    for metric in ("f1_minority", "pr_auc"):
-        if (frame["metric"] == metric).any():
-            parts += [f"{metric}: paired differences (method − reference)", "",
-                      _paired(frame[frame["metric"] == metric]), ""]
+    for metric in IMBALANCE_METRICS:
+        rows = frame[frame["metric"] == metric]
+        if not rows.empty:
+            parts += [f"{metric}: {caption}", "", render(rows), ""]
     return "\n".join(parts).rstrip("\n")
+
+
+def _imbalance(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    return _per_metric(frame, "paired differences (method − reference)", _paired)
 
 
 def _paired(frame: pd.DataFrame) -> str:
@@ -195,14 +204,15 @@ def _paired(frame: pd.DataFrame) -> str:
     })
 
 
-def _share_grid(frame: pd.DataFrame, metric: str) -> str:
+def _share_grid(frame: pd.DataFrame) -> str:
     """One row per method (and grid point, where a method has several), one column per
-    minority share: the selected model's mean test ``metric`` [95 % CI] (dataset-folds)."""
-    frame = frame[frame["metric"] == metric].copy()
+    minority share: the selected model's mean test score [95 % CI] (dataset-folds), from the
+    rows of one metric."""
+    frame = frame.copy()
     points = frame.groupby("method")[["synthetic_scale", "mix_ratio"]].transform("nunique")
     several = (points > 1).any(axis=1)
-    frame["row"] = [f"{m} ({_point(r)})" if many else m
-                    for m, many, (_, r) in zip(frame["method"], several, frame.iterrows())]
+    frame["row"] = [f"{r['method']} ({_point(r)})" if many else r["method"]
+                    for many, (_, r) in zip(several, frame.iterrows())]
     frame["cell"] = [f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] "
                      f"({int(r['n_dataset_folds'])})" for _, r in frame.iterrows()]
     shares = sorted(frame["minority_share"].astype(str).unique(),
@@ -217,12 +227,8 @@ def _share_grid(frame: pd.DataFrame, metric: str) -> str:
 
 
 def _imbalance_means(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
-    parts = []
-    for metric in ("f1_minority", "pr_auc"):
-        if (frame["metric"] == metric).any():
-            parts += [f"{metric}: mean of the selected model [95 % CI] (dataset-folds)", "",
-                      _share_grid(frame, metric), ""]
-    return "\n".join(parts).rstrip("\n")
+    return _per_metric(frame, "mean of the selected model [95 % CI] (dataset-folds)",
+                       _share_grid)
 
 
 def _shift(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
