@@ -113,7 +113,14 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
          todo: list[TrialJob], verbose: int, studies: list[Any], held: int = 0) -> None:
     """Fits and trials of the remaining work, at the same time (``held``: trials left for a
     later run, so the sweep is not finished when these are)."""
-    from engine.execution.placement import fit_slots, node_resources, placement_extras, trial_slots
+    from engine.execution.placement import (
+        fit_slots,
+        fits_first,
+        node_resources,
+        placement_extras,
+        total_cpus,
+        trial_slots,
+    )
     from engine.execution.tune_run import SweepRun, run_tune
     from engine.storage.progress import Progress
 
@@ -134,39 +141,24 @@ def _run(spec: SweepSpec, plan: SweepPlan, store: SweepStore, book: ResultsBook,
     slots = r.max_concurrent_fits or fit_slots(nodes, r.generator_cpus, r.trial_cpus,
                                                r.trial_gpus)
     run.start_fits(r.generator_cpus, slots, fit_extra)
+    reserve = min(slots, len(pending)) * r.generator_cpus if not fit_extra else 0.0
     completed = False
     try:
-        if pending and not fit_extra and _no_room_beside(nodes, r.generator_cpus, r.trial_cpus):
-            log(f"{_cpus(nodes):g} CPUs hold a fit or a trial, not both: the fits run first")
-            while run.pool is not None and not run.pool.finished:
-                run.pool.poll(timeout=1.0)
-        fitting = run.pool is not None and not run.pool.finished
-        reserve = min(slots, len(pending)) * r.generator_cpus if fitting and not fit_extra else 0
+        if pending and fits_first(nodes, r.generator_cpus, r.trial_cpus):
+            log(f"{total_cpus(nodes):g} CPUs hold a fit or a trial, not both: the fits run first")
+            run.wait_for_fits()
+            reserve = 0.0  # no fit runs beside the trials
         if not run_tune(run, todo, {"cpu": r.trial_cpus, "gpu": r.trial_gpus, **trial_extra},
                         r.max_concurrent_trials or trial_slots(nodes, r.trial_cpus,
                                                                r.trial_gpus, reserve),
                         verbose):
             raise KeyboardInterrupt  # Tune took the Ctrl-C: stop here, not after every fit
-        while run.pool is not None and not run.pool.finished:  # fits no trial waited for
-            run.pool.poll(timeout=1.0)
+        run.wait_for_fits()  # fits no trial waited for
         completed = held == 0
     finally:  # an interrupted or failed driver leaves 'finished' false: status says stale
         progress.save(force=True, finished=completed)
         if studies:
             studies[0].db.sync()
-
-
-def _cpus(nodes: list[dict[str, float]]) -> float:
-    return sum(n.get("CPU", 0) for n in nodes)
-
-
-def _no_room_beside(nodes: list[dict[str, float]], generator_cpus: float,
-                    trial_cpus: float) -> bool:
-    """Whether an unlabelled cluster is too small to run a fit beside a trial. Tune keeps a
-    reused trial actor holding its CPUs between trials, so on such a cluster a fit queued
-    behind it would never start and the trials waiting for that fit never come: there the
-    fits run first."""
-    return _cpus(nodes) < generator_cpus + trial_cpus
 
 
 def check_methods(spec: SweepSpec, methods: list[str]) -> list[str]:

@@ -40,6 +40,19 @@ def placement_extras(nodes: list[dict[str, float]]) -> tuple[dict[str, float], d
     return extra(FIT_RESOURCE), extra(TRIAL_RESOURCE)
 
 
+def total_cpus(nodes: list[dict[str, float]]) -> float:
+    return sum(n.get("CPU", 0) for n in nodes)
+
+
+def fits_first(nodes: list[dict[str, float]], generator_cpus: float, trial_cpus: float) -> bool:
+    """Whether the fits must all run before the trials: an unlabelled cluster too small to run
+    a fit beside a trial. Tune keeps a reused trial actor holding its CPUs between trials, so
+    there a fit queued behind it would never start and the trials waiting for it never come."""
+    if any(n.get(FIT_RESOURCE, 0) > 0 for n in nodes):
+        return False
+    return total_cpus(nodes) < generator_cpus + trial_cpus
+
+
 def fit_slots(nodes: list[dict[str, float]], generator_cpus: float, trial_cpus: float = 1.0,
               trial_gpus: float = 0.0) -> int:
     """How many fits may run at once by default: all CPUs of the fit nodes when they are
@@ -49,7 +62,7 @@ def fit_slots(nodes: list[dict[str, float]], generator_cpus: float, trial_cpus: 
     labelled = [n for n in nodes if n.get(FIT_RESOURCE, 0) > 0]
     if labelled:
         return max(1, int(sum(n.get("CPU", 0) for n in labelled) // generator_cpus))
-    total_cpu = sum(n.get("CPU", 0) for n in nodes)
+    total_cpu = total_cpus(nodes)
     total_gpu = sum(n.get("GPU", 0) for n in nodes)
     trials = max(1, int(total_gpu // trial_gpus)) if trial_gpus > 0 else 1
     reserve = min(total_cpu - generator_cpus, trial_cpus * trials)
@@ -67,7 +80,7 @@ def trial_slots(nodes: list[dict[str, float]], trial_cpus: float, trial_gpus: fl
     the CPUs the fits that later trials wait for need."""
     labelled = [n for n in nodes if n.get(TRIAL_RESOURCE, 0) > 0]
     if not labelled:
-        cpus = sum(n.get("CPU", 0) for n in nodes) - reserve_cpus
+        cpus = total_cpus(nodes) - reserve_cpus
         gpus = sum(n.get("GPU", 0) for n in nodes)
         nodes = [{"CPU": max(cpus, trial_cpus), "GPU": gpus}]
     slots = 0

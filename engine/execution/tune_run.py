@@ -74,6 +74,11 @@ class SweepRun:
             self.progress.fits.update(running=counts["running"])
         self.progress.save()
 
+    def wait_for_fits(self) -> None:
+        """Block until every queued fit has finished and been recorded."""
+        while self.pool is not None and not self.pool.finished:
+            self.pool.poll(timeout=1.0)
+
     def fit_done(self, job: FitJob, summary: dict[str, Any]) -> None:
         what = f"{job.generator} on {job.fold.dataset['name']} fold {job.fold.fold}"
         if summary.get("status") == "ok":
