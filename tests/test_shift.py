@@ -183,3 +183,40 @@ def test_a_dataset_entry_with_a_shift_is_parsed_in_its_place(tmp_path, regions):
     with pytest.raises(SpecError) as err:
         parse_spec(small_spec(tmp_path, datasets=datasets))
     assert err.value.field == "datasets[1]"
+
+
+def test_the_paired_gap_is_split_by_kind_of_shift_when_kinds_mix(tmp_path):
+    from engine.report import build_report
+    from tests.test_report_rows import frame, trial
+
+    def shifted(method, dataset, fold, ood, kind):
+        row = trial(method, dataset, fold, 0.8, scale=0.0 if method == "finetune" else 1.0,
+                    mix=0.5 if method == "causalmixft" else 0.0)
+        row.update(shift=f"{kind} k=4" if kind == "cluster" else f"{kind} c ood=x",
+                   ood_test_roc_auc=ood, zero_shot_ood_test_roc_auc=0.7,
+                   ood_normalized_improvement_pct=(ood / 0.7 - 1) * 100)
+        return row
+
+    # causalmixft loses 0.02 less out of domain on the domain tables, 0.01 more on clusters
+    rows = [shifted(m, d, f, 0.7 + bonus, kind)
+            for kind, sign in (("domain", 1), ("cluster", -1))
+            for d in (f"{kind}_a", f"{kind}_b") for f in range(3)
+            for m, bonus in (("finetune", 0.01 * f),
+                             ("causalmixft", 0.01 * f + (0.02 if sign > 0 else -0.01)))]
+    (tmp_path / "sweep").mkdir()
+    frame(rows).to_parquet(tmp_path / "sweep" / "results.parquet")
+    out = build_report([tmp_path / "sweep"], tmp_path / "report")
+    by_kind = pd.read_csv(out / "shift_gap_by_kind.csv").set_index("shift_kind")
+    assert list(by_kind["method"]) == ["causalmixft", "causalmixft"]
+    assert by_kind["n_dataset_folds"].tolist() == [6, 6]
+    assert by_kind.loc["domain", "gap_diff_mean"] == pytest.approx(-0.02)
+    assert by_kind.loc["cluster", "gap_diff_mean"] == pytest.approx(0.01)
+    pooled = pd.read_csv(out / "shift_gap.csv")
+    assert pooled["gap_diff_mean"].iloc[0] == pytest.approx(-0.005)
+    assert "by kind of shift" in (out / "digest.md").read_text()
+
+    one_kind = [r for r in rows if r["shift"].startswith("domain")]
+    (tmp_path / "one").mkdir()
+    frame(one_kind).to_parquet(tmp_path / "one" / "results.parquet")
+    assert not (build_report([tmp_path / "one"], tmp_path / "r1") / "shift_gap_by_kind.csv"
+                ).exists()

@@ -246,8 +246,8 @@ def _shift(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     })
 
 
-def _shift_gap(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
-    return markdown_table(frame, {
+def _gap_columns() -> dict[str, Callable[[pd.Series], str]]:
+    return {
         "method − finetune": text("method"),
         "grid point": _point,
         "pairs": count("n_dataset_folds"),
@@ -258,7 +258,15 @@ def _shift_gap(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
             "ood_improvement_diff_mean", "ood_improvement_diff_ci_low",
             "ood_improvement_diff_ci_high"),
         "Wilcoxon p (OOD)": number("ood_improvement_diff_p_wilcoxon", ".3f"),
-    })
+    }
+
+
+def _shift_gap(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    return markdown_table(frame, _gap_columns())
+
+
+def _shift_gap_by_kind(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    return markdown_table(frame, {"shift": text("shift_kind"), **_gap_columns()})
 
 
 Renderer = Callable[[pd.DataFrame, dict[str, pd.DataFrame]], str]
@@ -272,6 +280,8 @@ SECTIONS: tuple[tuple[str, str, Renderer], ...] = (
     ("paper_table", "In the reference study's units", _paper),
     ("shift_summary", "In-domain and out-of-domain improvement", _shift),
     ("shift_gap", "Robustness gap against finetune, paired", _shift_gap),
+    ("shift_gap_by_kind", "Robustness gap against finetune, paired, by kind of shift",
+     _shift_gap_by_kind),
     ("imbalance_summary", "Minority-class F1 and PR-AUC by minority share", _imbalance_means),
     ("imbalance_paired", "Minority-class F1 and PR-AUC, paired", _imbalance),
 )

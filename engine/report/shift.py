@@ -10,6 +10,9 @@ dataset-fold (seeds averaged), as in the scaling statistics, with the same seede
 * ``shift_gap``: the robustness gap of each method against finetune's on the same
   dataset-fold: mean difference (CI) and a Wilcoxon signed-rank test, and the same for the OOD
   improvement (does a method shrink the OOD loss?);
+* ``shift_gap_by_kind``: the same pairs split by the kind of shift (``domain``, ``feature``,
+  ``cluster``: the first word of the trial's ``shift``), when the sweep mixes kinds: a natural
+  domain and a k-means subpopulation are different questions (TableShift against WhyShift);
 * ``shift_scatter``: ID against OOD test ROC-AUC, one point per trial, by method.
 """
 
@@ -107,6 +110,30 @@ def shift_gap(units: pd.DataFrame) -> pd.DataFrame:
     return _method_order(pd.DataFrame(rows)) if rows else pd.DataFrame()
 
 
+def unit_kinds(results: pd.DataFrame) -> pd.DataFrame:
+    """The kind of shift of each dataset-fold: the first word of its trials' ``shift``."""
+    if "shift" not in results.columns:
+        return pd.DataFrame(columns=UNIT_KEYS + ["shift_kind"])
+    kinds = results["shift"].fillna("").astype(str).str.split(" ", n=1).str[0]
+    return (results[UNIT_KEYS].assign(shift_kind=kinds)
+            .drop_duplicates(UNIT_KEYS).reset_index(drop=True))
+
+
+def shift_gap_by_kind(units: pd.DataFrame, kinds: pd.DataFrame) -> pd.DataFrame:
+    """``shift_gap`` within each kind of shift; empty unless the units hold two kinds."""
+    units = units.merge(kinds, on=UNIT_KEYS, how="left")
+    named = sorted(k for k in units["shift_kind"].dropna().unique() if k)
+    if len(named) < 2:
+        return pd.DataFrame()
+    frames = [shift_gap(units[units["shift_kind"] == kind]).assign(shift_kind=kind)
+              for kind in named]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    return out[["shift_kind"] + [c for c in out.columns if c != "shift_kind"]]
+
+
 def scatter_figure(results: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
     ok = results[np.isfinite(pd.to_numeric(results[OOD_SCORE], errors="coerce"))]
@@ -133,4 +160,7 @@ def write_shift_report(results: pd.DataFrame, outputs: Outputs) -> None:
     units = unit_values(ok)
     outputs.table("shift_summary", shift_summary(units))
     outputs.table("shift_gap", shift_gap(units))
+    by_kind = shift_gap_by_kind(units, unit_kinds(ok))
+    if len(by_kind):
+        outputs.table("shift_gap_by_kind", by_kind)
     outputs.figure("shift_scatter", scatter_figure(ok))
