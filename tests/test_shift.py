@@ -185,38 +185,46 @@ def test_a_dataset_entry_with_a_shift_is_parsed_in_its_place(tmp_path, regions):
     assert err.value.field == "datasets[1]"
 
 
-def test_the_paired_gap_is_split_by_kind_of_shift_when_kinds_mix(tmp_path):
+def test_the_paired_gap_is_split_by_kind_of_shift_and_by_scale(tmp_path):
     from engine.report import build_report
     from tests.test_report_rows import frame, trial
 
-    def shifted(method, dataset, fold, ood, kind):
-        row = trial(method, dataset, fold, 0.8, scale=0.0 if method == "finetune" else 1.0,
+    def shifted(method, dataset, fold, ood, kind, scale=1.0):
+        row = trial(method, dataset, fold, 0.8, scale=0.0 if method == "finetune" else scale,
                     mix=0.5 if method == "causalmixft" else 0.0)
         row.update(shift=f"{kind} k=4" if kind == "cluster" else f"{kind} c ood=x",
                    ood_test_roc_auc=ood, zero_shot_ood_test_roc_auc=0.7,
                    ood_normalized_improvement_pct=(ood / 0.7 - 1) * 100)
         return row
 
-    # causalmixft loses 0.02 less out of domain on the domain tables, 0.01 more on clusters
-    rows = [shifted(m, d, f, 0.7 + bonus, kind)
-            for kind, sign in (("domain", 1), ("cluster", -1))
+    # causalmixft loses 0.02 less out of domain on the domain tables, 0.01 more on clusters;
+    # at scale 4 it loses 0.007 less than at scale 1 everywhere
+    rows = [shifted(m, d, f, 0.7 + 0.01 * f + bonus + 0.007 * (scale > 1), kind, scale)
+            for kind, bonus in (("domain", 0.02), ("cluster", -0.01))
             for d in (f"{kind}_a", f"{kind}_b") for f in range(3)
-            for m, bonus in (("finetune", 0.01 * f),
-                             ("causalmixft", 0.01 * f + (0.02 if sign > 0 else -0.01)))]
+            for m, scale in (("causalmixft", 1.0), ("causalmixft", 4.0))]
+    rows += [shifted("finetune", r["dataset"], r["fold"], 0.7 + 0.01 * r["fold"], "")
+             | {"shift": r["shift"]} for r in rows if r["synthetic_scale"] == 1.0]
     (tmp_path / "sweep").mkdir()
     frame(rows).to_parquet(tmp_path / "sweep" / "results.parquet")
     out = build_report([tmp_path / "sweep"], tmp_path / "report")
-    by_kind = pd.read_csv(out / "shift_gap_by_kind.csv").set_index("shift_kind")
-    assert list(by_kind["method"]) == ["causalmixft", "causalmixft"]
-    assert by_kind["n_dataset_folds"].tolist() == [6, 6]
-    assert by_kind.loc["domain", "gap_diff_mean"] == pytest.approx(-0.02)
-    assert by_kind.loc["cluster", "gap_diff_mean"] == pytest.approx(0.01)
-    pooled = pd.read_csv(out / "shift_gap.csv")
-    assert pooled["gap_diff_mean"].iloc[0] == pytest.approx(-0.005)
-    assert "by kind of shift" in (out / "digest.md").read_text()
+    by_kind = pd.read_csv(out / "shift_gap_by_kind.csv")
+    one = by_kind[by_kind["synthetic_scale"] == 1.0].set_index("shift_kind")
+    assert one["n_dataset_folds"].tolist() == [6, 6]
+    assert one.loc["domain", "gap_diff_mean"] == pytest.approx(-0.02)
+    assert one.loc["cluster", "gap_diff_mean"] == pytest.approx(0.01)
+    pooled = pd.read_csv(out / "shift_gap.csv").set_index("synthetic_scale")
+    assert pooled.loc[1.0, "gap_diff_mean"] == pytest.approx(-0.005)
+    scale = pd.read_csv(out / "shift_scale.csv")
+    assert len(scale) == 1 and scale["n_dataset_folds"].iloc[0] == 12
+    assert scale["gap_diff_mean"].iloc[0] == pytest.approx(-0.007)
+    assert scale["ood_improvement_diff_mean"].iloc[0] == pytest.approx(0.7 / 0.7, rel=1e-6)
+    digest = (out / "digest.md").read_text()
+    assert "by kind of shift" in digest and "with synthetic scale" in digest
 
-    one_kind = [r for r in rows if r["shift"].startswith("domain")]
+    one_kind = [r for r in rows if r["shift"].startswith("domain") and r["synthetic_scale"] < 4]
     (tmp_path / "one").mkdir()
     frame(one_kind).to_parquet(tmp_path / "one" / "results.parquet")
-    assert not (build_report([tmp_path / "one"], tmp_path / "r1") / "shift_gap_by_kind.csv"
-                ).exists()
+    alone = build_report([tmp_path / "one"], tmp_path / "r1")
+    assert not (alone / "shift_gap_by_kind.csv").exists()
+    assert not (alone / "shift_scale.csv").exists()

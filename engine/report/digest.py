@@ -269,6 +269,22 @@ def _shift_gap_by_kind(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> 
     return markdown_table(frame, {"shift": text("shift_kind"), **_gap_columns()})
 
 
+def _shift_scale(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    return markdown_table(frame, {
+        "method": text("method"),
+        "mix": lambda r: "–" if r["method"] != "causalmixft" else f"{r['mix_ratio']:g}",
+        "scales": lambda r: f"{r['scale_high']:g} − {r['scale_low']:g}",
+        "pairs": count("n_dataset_folds"),
+        "OOD improvement difference (%) [95 % CI]": ci(
+            "ood_improvement_diff_mean", "ood_improvement_diff_ci_low",
+            "ood_improvement_diff_ci_high"),
+        "Wilcoxon p (OOD)": number("ood_improvement_diff_p_wilcoxon", ".3f"),
+        "gap difference [95 % CI]": ci("gap_diff_mean", "gap_diff_ci_low", "gap_diff_ci_high",
+                                       3),
+        "Wilcoxon p (gap)": number("gap_diff_p_wilcoxon", ".3f"),
+    })
+
+
 Renderer = Callable[[pd.DataFrame, dict[str, pd.DataFrame]], str]
 JOINED = ("scaling_curves",)
 """Tables read only to be joined into a section (the median's interval)."""
@@ -280,6 +296,7 @@ SECTIONS: tuple[tuple[str, str, Renderer], ...] = (
     ("paper_table", "In the reference study's units", _paper),
     ("shift_summary", "In-domain and out-of-domain improvement", _shift),
     ("shift_gap", "Robustness gap against finetune, paired", _shift_gap),
+    ("shift_scale", "Out-of-domain change with synthetic scale, paired", _shift_scale),
     ("shift_gap_by_kind", "Robustness gap against finetune, paired, by kind of shift",
      _shift_gap_by_kind),
     ("imbalance_summary", "Minority-class F1 and PR-AUC by minority share", _imbalance_means),

@@ -13,6 +13,9 @@ dataset-fold (seeds averaged), as in the scaling statistics, with the same seede
 * ``shift_gap_by_kind``: the same pairs split by the kind of shift (``domain``, ``feature``,
   ``cluster``: the first word of the trial's ``shift``), when the sweep mixes kinds: a natural
   domain and a k-means subpopulation are different questions (TableShift against WhyShift);
+* ``shift_scale``: does robustness grow with synthetic scale? Per method x mix, the largest
+  scale against the smallest on the same dataset-folds: the difference of the OOD improvement
+  and of the gap (CI, Wilcoxon);
 * ``shift_scatter``: ID against OOD test ROC-AUC, one point per trial, by method.
 """
 
@@ -110,6 +113,28 @@ def shift_gap(units: pd.DataFrame) -> pd.DataFrame:
     return _method_order(pd.DataFrame(rows)) if rows else pd.DataFrame()
 
 
+def shift_scale(units: pd.DataFrame) -> pd.DataFrame:
+    """Per method x mix with two or more scales: largest minus smallest scale, paired over
+    dataset-folds, of the OOD improvement (positive: more scale, less OOD loss) and the gap."""
+    rows = []
+    scaled = units[pd.to_numeric(units["synthetic_scale"], errors="coerce") > 0]
+    for (method, mix), part in scaled.groupby(["method", "mix_ratio"], dropna=False):
+        scales = sorted(part["synthetic_scale"].unique())
+        if len(scales) < 2:
+            continue
+        low = part[part["synthetic_scale"] == scales[0]].set_index(UNIT_KEYS)
+        high = part[part["synthetic_scale"] == scales[-1]].set_index(UNIT_KEYS)
+        both = high.join(low[[OOD_IMPROVEMENT, "shift_gap"]], rsuffix="_low", how="inner")
+        ood = _paired((both[OOD_IMPROVEMENT] - both[f"{OOD_IMPROVEMENT}_low"]).to_numpy(
+            dtype=float))
+        gap = _paired((both["shift_gap"] - both["shift_gap_low"]).to_numpy(dtype=float))
+        rows.append({"method": method, "mix_ratio": mix, "scale_low": scales[0],
+                     "scale_high": scales[-1], "n_dataset_folds": ood["n"],
+                     **{f"ood_improvement_diff_{k}": v for k, v in ood.items() if k != "n"},
+                     **{f"gap_diff_{k}": v for k, v in gap.items() if k != "n"}})
+    return _method_order(pd.DataFrame(rows), ["mix_ratio"]) if rows else pd.DataFrame()
+
+
 def unit_kinds(results: pd.DataFrame) -> pd.DataFrame:
     """The kind of shift of each dataset-fold: the first word of its trials' ``shift``."""
     if "shift" not in results.columns:
@@ -160,6 +185,9 @@ def write_shift_report(results: pd.DataFrame, outputs: Outputs) -> None:
     units = unit_values(ok)
     outputs.table("shift_summary", shift_summary(units))
     outputs.table("shift_gap", shift_gap(units))
+    scale = shift_scale(units)
+    if len(scale):
+        outputs.table("shift_scale", scale)
     by_kind = shift_gap_by_kind(units, unit_kinds(ok))
     if len(by_kind):
         outputs.table("shift_gap_by_kind", by_kind)
