@@ -219,6 +219,7 @@ def test_the_paired_gap_is_split_by_kind_of_shift_and_by_scale(tmp_path):
     assert len(scale) == 1 and scale["n_dataset_folds"].iloc[0] == 12
     assert scale["gap_diff_mean"].iloc[0] == pytest.approx(-0.007)
     assert scale["ood_improvement_diff_mean"].iloc[0] == pytest.approx(0.7 / 0.7, rel=1e-6)
+    assert (out / "shift_curves.png").stat().st_size > 0
     digest = (out / "digest.md").read_text()
     assert "by kind of shift" in digest and "with synthetic scale" in digest
 
@@ -228,3 +229,4 @@ def test_the_paired_gap_is_split_by_kind_of_shift_and_by_scale(tmp_path):
     alone = build_report([tmp_path / "one"], tmp_path / "r1")
     assert not (alone / "shift_gap_by_kind.csv").exists()
     assert not (alone / "shift_scale.csv").exists()
+    assert (alone / "shift_curves.png").is_file()  # one scale is still a curve point

@@ -16,7 +16,9 @@ dataset-fold (seeds averaged), as in the scaling statistics, with the same seede
 * ``shift_scale``: does robustness grow with synthetic scale? Per method x mix, the largest
   scale against the smallest on the same dataset-folds: the difference of the OOD improvement
   and of the gap (CI, Wilcoxon);
-* ``shift_scatter``: ID against OOD test ROC-AUC, one point per trial, by method.
+* ``shift_scatter``: ID against OOD test ROC-AUC, one point per trial, by method;
+* ``shift_curves``: the ID and the OOD mean improvement (95 % CI) over synthetic scale, one
+  line per method x mix, finetune as the dashed reference: the OOD scaling curves.
 """
 
 from __future__ import annotations
@@ -176,14 +178,47 @@ def scatter_figure(results: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def curves_figure(summary: pd.DataFrame) -> plt.Figure:
+    """ID (left) and OOD (right) mean improvement over synthetic scale, one line per method x
+    mix with its bootstrap band; finetune's mean and band as the dashed reference."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    scaled = summary[pd.to_numeric(summary["synthetic_scale"], errors="coerce") > 0]
+    ref = summary[summary["method"] == REFERENCE_METHOD]
+    lines = list(scaled.groupby(["method", "mix_ratio"], dropna=False, sort=False))
+    colours = plt.get_cmap("tab10")
+    for ax, side, title in zip(axes, ("id", "ood"), ("in-domain test", "out-of-domain test")):
+        for i, ((method, mix), line) in enumerate(lines):
+            line = line.sort_values("synthetic_scale")
+            x = line["synthetic_scale"].to_numpy(dtype=float)
+            label = f"{method} mix {mix:g}" if method == "causalmixft" else method
+            ax.plot(x, line[f"{side}_mean_improvement_pct"], marker="o", color=colours(i % 10),
+                    label=label)
+            ax.fill_between(x, line[f"{side}_ci_low"], line[f"{side}_ci_high"],
+                            color=colours(i % 10), alpha=0.12, linewidth=0)
+        if len(ref):
+            r = ref.iloc[0]
+            ax.axhline(r[f"{side}_mean_improvement_pct"], color="0.3", linestyle="--",
+                       label=REFERENCE_METHOD)
+            ax.axhspan(r[f"{side}_ci_low"], r[f"{side}_ci_high"], color="0.5", alpha=0.1,
+                       linewidth=0)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("synthetic scale (x n_train)")
+        ax.set_title(title, fontsize=9)
+    axes[0].set_ylabel("mean normalised ROC-AUC improvement (%)")
+    axes[1].legend(fontsize=7, loc="best")
+    return fig
+
+
 def write_shift_report(results: pd.DataFrame, outputs: Outputs) -> None:
-    """``shift_summary``, ``shift_gap`` and ``shift_scatter`` for a shifted sweep; nothing
-    (and no warning) otherwise."""
+    """The Shift files (module docstring) for a shifted sweep; nothing (and no warning)
+    otherwise. ``shift_scale`` and ``shift_curves`` need a method with synthetic scales,
+    ``shift_gap_by_kind`` two kinds of shift."""
     if not has_shift(results):
         return
     ok = results[results["status"] == "ok"] if "status" in results.columns else results
     units = unit_values(ok)
-    outputs.table("shift_summary", shift_summary(units))
+    summary = shift_summary(units)
+    outputs.table("shift_summary", summary)
     outputs.table("shift_gap", shift_gap(units))
     scale = shift_scale(units)
     if len(scale):
@@ -192,3 +227,5 @@ def write_shift_report(results: pd.DataFrame, outputs: Outputs) -> None:
     if len(by_kind):
         outputs.table("shift_gap_by_kind", by_kind)
     outputs.figure("shift_scatter", scatter_figure(ok))
+    if (pd.to_numeric(summary["synthetic_scale"], errors="coerce") > 0).any():
+        outputs.figure("shift_curves", curves_figure(summary))
