@@ -246,19 +246,25 @@ def _shift(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
     })
 
 
-def _gap_columns() -> dict[str, Callable[[pd.Series], str]]:
-    return {
-        "method − finetune": text("method"),
-        "grid point": _point,
-        "pairs": count("n_dataset_folds"),
-        "gap difference [95 % CI]": ci("gap_diff_mean", "gap_diff_ci_low", "gap_diff_ci_high",
-                                       3),
-        "Wilcoxon p (gap)": number("gap_diff_p_wilcoxon", ".3f"),
-        "OOD improvement difference (%) [95 % CI]": ci(
-            "ood_improvement_diff_mean", "ood_improvement_diff_ci_low",
-            "ood_improvement_diff_ci_high"),
-        "Wilcoxon p (OOD)": number("ood_improvement_diff_p_wilcoxon", ".3f"),
-    }
+Column = Callable[[pd.Series], str]
+
+
+def _diff_columns(name: str) -> dict[str, Column]:
+    """The CI and Wilcoxon columns of one paired difference of the shift tables (``gap``:
+    ``gap_diff_*`` in ROC-AUC, ``ood``: ``ood_improvement_diff_*`` in percent)."""
+    if name == "gap":
+        return {"gap difference [95 % CI]": ci("gap_diff_mean", "gap_diff_ci_low",
+                                               "gap_diff_ci_high", 3),
+                "Wilcoxon p (gap)": number("gap_diff_p_wilcoxon", ".3f")}
+    return {"OOD improvement difference (%) [95 % CI]": ci(
+                "ood_improvement_diff_mean", "ood_improvement_diff_ci_low",
+                "ood_improvement_diff_ci_high"),
+            "Wilcoxon p (OOD)": number("ood_improvement_diff_p_wilcoxon", ".3f")}
+
+
+def _gap_columns() -> dict[str, Column]:
+    return {"method − finetune": text("method"), "grid point": _point,
+            "pairs": count("n_dataset_folds"), **_diff_columns("gap"), **_diff_columns("ood")}
 
 
 def _shift_gap(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
@@ -274,14 +280,7 @@ def _shift_scale(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
         "method": text("method"),
         "mix": lambda r: "–" if r["method"] != "causalmixft" else f"{r['mix_ratio']:g}",
         "scales": lambda r: f"{r['scale_high']:g} − {r['scale_low']:g}",
-        "pairs": count("n_dataset_folds"),
-        "OOD improvement difference (%) [95 % CI]": ci(
-            "ood_improvement_diff_mean", "ood_improvement_diff_ci_low",
-            "ood_improvement_diff_ci_high"),
-        "Wilcoxon p (OOD)": number("ood_improvement_diff_p_wilcoxon", ".3f"),
-        "gap difference [95 % CI]": ci("gap_diff_mean", "gap_diff_ci_low", "gap_diff_ci_high",
-                                       3),
-        "Wilcoxon p (gap)": number("gap_diff_p_wilcoxon", ".3f"),
+        "pairs": count("n_dataset_folds"), **_diff_columns("ood"), **_diff_columns("gap"),
     })
 
 

@@ -96,6 +96,21 @@ def _paired(diff: np.ndarray) -> dict[str, float]:
     return {"n": len(diff), "mean": mean, "ci_low": low, "ci_high": high, "p_wilcoxon": p}
 
 
+def _paired_diff(pairs: pd.DataFrame, column: str, suffix: str) -> dict[str, float]:
+    """``_paired`` of ``column`` minus its twin ``column + suffix`` (rows: dataset-folds)."""
+    return _paired((pairs[column] - pairs[column + suffix]).to_numpy(dtype=float))
+
+
+def _prefixed(name: str, stats: dict[str, float]) -> dict[str, float]:
+    """A ``_paired`` result as table columns ``<name>_mean`` ..., without its count."""
+    return {f"{name}_{k}": v for k, v in stats.items() if k != "n"}
+
+
+def _has_scale(frame: pd.DataFrame) -> pd.Series:
+    """Rows of a method with synthetic rows (scale > 0)."""
+    return pd.to_numeric(frame["synthetic_scale"], errors="coerce") > 0
+
+
 def shift_gap(units: pd.DataFrame) -> pd.DataFrame:
     """Each method x grid point against finetune on the same dataset-folds: the difference of
     the robustness gap (negative: more robust) and of the OOD improvement (positive: better)."""
@@ -106,12 +121,10 @@ def shift_gap(units: pd.DataFrame) -> pd.DataFrame:
     for point, part in units[units["method"] != REFERENCE_METHOD].groupby(CONFIG_KEYS):
         part = part.set_index(UNIT_KEYS).join(base[["shift_gap", OOD_IMPROVEMENT]],
                                               rsuffix="_ref", how="inner")
-        gap = _paired((part["shift_gap"] - part["shift_gap_ref"]).to_numpy(dtype=float))
-        ood = _paired((part[OOD_IMPROVEMENT] - part[f"{OOD_IMPROVEMENT}_ref"]).to_numpy(
-            dtype=float))
+        gap = _paired_diff(part, "shift_gap", "_ref")
+        ood = _paired_diff(part, OOD_IMPROVEMENT, "_ref")
         rows.append({**dict(zip(CONFIG_KEYS, point)), "n_dataset_folds": gap["n"],
-                     **{f"gap_diff_{k}": v for k, v in gap.items() if k != "n"},
-                     **{f"ood_improvement_diff_{k}": v for k, v in ood.items() if k != "n"}})
+                     **_prefixed("gap_diff", gap), **_prefixed("ood_improvement_diff", ood)})
     return _method_order(pd.DataFrame(rows)) if rows else pd.DataFrame()
 
 
@@ -119,7 +132,7 @@ def shift_scale(units: pd.DataFrame) -> pd.DataFrame:
     """Per method x mix with two or more scales: largest minus smallest scale, paired over
     dataset-folds, of the OOD improvement (positive: more scale, less OOD loss) and the gap."""
     rows = []
-    scaled = units[pd.to_numeric(units["synthetic_scale"], errors="coerce") > 0]
+    scaled = units[_has_scale(units)]
     for (method, mix), part in scaled.groupby(["method", "mix_ratio"], dropna=False):
         scales = sorted(part["synthetic_scale"].unique())
         if len(scales) < 2:
@@ -127,13 +140,11 @@ def shift_scale(units: pd.DataFrame) -> pd.DataFrame:
         low = part[part["synthetic_scale"] == scales[0]].set_index(UNIT_KEYS)
         high = part[part["synthetic_scale"] == scales[-1]].set_index(UNIT_KEYS)
         both = high.join(low[[OOD_IMPROVEMENT, "shift_gap"]], rsuffix="_low", how="inner")
-        ood = _paired((both[OOD_IMPROVEMENT] - both[f"{OOD_IMPROVEMENT}_low"]).to_numpy(
-            dtype=float))
-        gap = _paired((both["shift_gap"] - both["shift_gap_low"]).to_numpy(dtype=float))
+        ood = _paired_diff(both, OOD_IMPROVEMENT, "_low")
+        gap = _paired_diff(both, "shift_gap", "_low")
         rows.append({"method": method, "mix_ratio": mix, "scale_low": scales[0],
                      "scale_high": scales[-1], "n_dataset_folds": ood["n"],
-                     **{f"ood_improvement_diff_{k}": v for k, v in ood.items() if k != "n"},
-                     **{f"gap_diff_{k}": v for k, v in gap.items() if k != "n"}})
+                     **_prefixed("ood_improvement_diff", ood), **_prefixed("gap_diff", gap)})
     return _method_order(pd.DataFrame(rows), ["mix_ratio"]) if rows else pd.DataFrame()
 
 
@@ -182,7 +193,7 @@ def curves_figure(summary: pd.DataFrame) -> plt.Figure:
     """ID (left) and OOD (right) mean improvement over synthetic scale, one line per method x
     mix with its bootstrap band; finetune's mean and band as the dashed reference."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
-    scaled = summary[pd.to_numeric(summary["synthetic_scale"], errors="coerce") > 0]
+    scaled = summary[_has_scale(summary)]
     ref = summary[summary["method"] == REFERENCE_METHOD]
     lines = list(scaled.groupby(["method", "mix_ratio"], dropna=False, sort=False))
     colours = plt.get_cmap("tab10")
@@ -227,5 +238,5 @@ def write_shift_report(results: pd.DataFrame, outputs: Outputs) -> None:
     if len(by_kind):
         outputs.table("shift_gap_by_kind", by_kind)
     outputs.figure("shift_scatter", scatter_figure(ok))
-    if (pd.to_numeric(summary["synthetic_scale"], errors="coerce") > 0).any():
+    if _has_scale(summary).any():
         outputs.figure("shift_curves", curves_figure(summary))
