@@ -87,3 +87,39 @@ def test_integer_level_passes_stay_differentiable():
     logits.sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.module.parameters())
     model.module.eval()
+
+
+def test_cross_fitted_context_shares_never_use_the_rows_own_label():
+    from engine.models.target_encoding import target_encode
+
+    rng = np.random.default_rng(3)
+    x = torch.tensor(rng.integers(0, 4, (60, 2)), dtype=torch.float32)
+    y = torch.tensor(rng.integers(0, 2, 60))
+    q = torch.tensor([[0.0, 1.0], [9.0, 2.0]])
+    full_c, full_q = target_encode(x, y, q, [0], cls=1)
+    cross_c, cross_q = target_encode(x, y, q, [0], cls=1, folds=5)
+    torch.testing.assert_close(cross_q, full_q)  # queries see every context row's label
+    torch.testing.assert_close(cross_c[:, 1], x[:, 1])  # columns not listed are untouched
+    flipped = y.clone()
+    flipped[7] = 1 - flipped[7]
+    again, _ = target_encode(x, flipped, q, [0], cls=1, folds=5)
+    assert again[7, 0] == cross_c[7, 0]  # row 7's own label never enters its share
+    assert not torch.equal(target_encode(x, flipped, q, [0], cls=1)[0][7], full_c[7])
+    np.testing.assert_array_equal(target_encode(x, y, q, [0], cls=1, folds=5)[0], cross_c)
+
+
+def test_cross_fit_is_an_inference_option_that_changes_only_encoded_columns():
+    x, y = _table(0, 200)
+    xt, _ = _table(1, 300)
+    numeric = {f: build_pfn(encode_fit=f).fit(x, y).predict_proba(xt)
+               for f in ("in_sample", "cross_fit")}
+    np.testing.assert_array_equal(numeric["in_sample"], numeric["cross_fit"])
+    declared = {}
+    for fit in ("in_sample", "cross_fit"):
+        model = build_pfn(encode_fit=fit)
+        model.set_categorical([True, False, False])
+        declared[fit] = model.fit(x, y).predict_proba(xt)
+        np.testing.assert_allclose(declared[fit].sum(1), 1.0, atol=1e-5)
+    assert not np.allclose(declared["in_sample"], declared["cross_fit"])
+    with pytest.raises(CausalMixError, match="encode_fit"):
+        build_pfn(encode_fit="loo")

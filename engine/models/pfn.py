@@ -18,22 +18,29 @@ from torch import nn
 from engine.core.errors import CausalMixError
 from engine.models.architecture import PFNConfig, PFNTransformer
 from engine.models.base import InContextClassifier, register_model
+from engine.models.target_encoding import (  # noqa: F401  (re-exported: SMOOTHING)
+    CROSS_FOLDS,
+    SMOOTHING,
+    code_like_columns,
+    encoded_class,
+    target_encode,
+)
 
 BUNDLED_CHECKPOINT = "pfn_small.pt"
 TRANSFORMS = ("none", "mixed")  # what the passes of the ensemble see (see forward_episode)
 CATEGORICALS = ("target", "codes", "mixed")  # how category columns enter (see forward_episode)
 ENCODE_CLASS = ("frequent", "cycle")  # which class's shares target_encode gives (multiclass)
+ENCODE_FIT = ("in_sample", "cross_fit")  # whose labels a context row's shares use (target_encode)
 # The allowed values of the options that take one of a few (checked here and at validate time).
 CHOICES = {"slots": ("leading", "spread"), "transforms": TRANSFORMS, "categoricals": CATEGORICALS,
-           "encode_class": ENCODE_CLASS}
-SMOOTHING = 2.0  # prior pseudo-rows of target_encode (an m-estimate; chosen before measuring)
+           "encode_class": ENCODE_CLASS, "encode_fit": ENCODE_FIT}
 # The inference options and the values a checkpoint without its own ``meta["inference"]`` gets
 # (every checkpoint shipped before the option existed): a checkpoint file names its defaults, so
 # a sweep pinned to a weights file keeps its predictions and cache keys when the bundled
 # checkpoint's defaults change.
 LEGACY_INFERENCE: dict[str, Any] = {"n_ensemble": 4, "slots": "leading", "transforms": "none",
                                     "categoricals": "target", "encode_class": "frequent",
-                                    "integer_levels": 0}
+                                    "integer_levels": 0, "encode_fit": "in_sample"}
 
 
 def bundled_checkpoint_path() -> Path:
@@ -76,6 +83,8 @@ class EmbeddedPFN(InContextClassifier):
         self.integer_levels = max(0, int(chosen["integer_levels"]))
         self.slots, self.transforms = chosen["slots"], chosen["transforms"]
         self.categoricals, self.encode_class = chosen["categoricals"], chosen["encode_class"]
+        self.encode_fit = chosen["encode_fit"]
+        self.encode_folds = CROSS_FOLDS if self.encode_fit == "cross_fit" else 0
 
     @property
     def module(self) -> nn.Module:
@@ -147,7 +156,7 @@ class EmbeddedPFN(InContextClassifier):
         ranked = self.transforms == "mixed" and i % 2 == 1
         key = (tuple(columns), cls if columns else -1, ranked)
         if key not in cache:
-            v_ctx, v_qry = target_encode(x_ctx, y, x_qry, columns, cls)
+            v_ctx, v_qry = target_encode(x_ctx, y, x_qry, columns, cls, folds=self.encode_folds)
             cache[key] = rank_gauss(v_ctx, v_qry) if ranked else (v_ctx, v_qry)
         return cache[key]
 
@@ -201,55 +210,6 @@ class EmbeddedPFN(InContextClassifier):
         return logits[0, :, :n_classes]
 
 
-def encoded_class(y_ctx: torch.Tensor, n_classes: int) -> int:
-    """The class whose share ``target_encode`` gives: class 1 when binary, otherwise the most
-    frequent class among the context rows (the best-estimated shares; a rare class's shares
-    are near-constant and noisy)."""
-    if n_classes <= 2 or len(y_ctx) == 0:
-        return 1 if n_classes == 2 else 0
-    return int(torch.bincount(y_ctx, minlength=n_classes).argmax())
-
-
-def code_like_columns(x_ctx: torch.Tensor, max_levels: int) -> np.ndarray:
-    """Columns whose context values take 2..``max_levels`` distinct values on an equally
-    spaced grid (integer codes after standardisation), as a bool mask."""
-    out = np.zeros(x_ctx.shape[1], dtype=bool)
-    for j in range(x_ctx.shape[1]):
-        levels = torch.unique(x_ctx[:, j])
-        if not 2 <= len(levels) <= max_levels:
-            continue
-        steps = torch.diff(levels)
-        unit = steps.min()
-        ratio = steps / unit
-        out[j] = bool(unit > 0 and torch.all((ratio - ratio.round()).abs() < 1e-3))
-    return out
-
-
-def target_encode(x_ctx: torch.Tensor, y_ctx: torch.Tensor, x_qry: torch.Tensor,
-                  columns: list[int], cls: int, smoothing: float = SMOOTHING,
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each of ``columns`` (category codes) replaced by the share of class ``cls`` among the
-    context rows of the same level, shrunk toward the context's share by ``smoothing``
-    pseudo-rows: (hits + m * prior) / (count + m). Query levels absent from the context get
-    the prior. Arbitrary codes become ordered, informative values that a model pretrained on
-    numeric mechanisms can use (target statistics, as gradient boosting libraries use for
-    categories)."""
-    if not columns:
-        return x_ctx, x_qry
-    hit = (y_ctx == cls).to(x_ctx.dtype)
-    prior = hit.mean() if len(hit) else hit.new_tensor(0.0)
-    x_ctx, x_qry = x_ctx.clone(), x_qry.clone()
-    for j in columns:
-        levels, inv = torch.unique(x_ctx[:, j], return_inverse=True)
-        count = torch.bincount(inv, minlength=len(levels)).to(x_ctx.dtype)
-        hits = torch.bincount(inv, weights=hit, minlength=len(levels)).to(x_ctx.dtype)
-        rate = (hits + smoothing * prior) / (count + smoothing)
-        x_ctx[:, j] = rate[inv]
-        same = x_qry[:, j, None] == levels[None, :]
-        x_qry[:, j] = torch.where(same.any(dim=1), (same.to(rate.dtype) * rate).sum(dim=1), prior)
-    return x_ctx, x_qry
-
-
 def rank_gauss(x_ctx: torch.Tensor, x_qry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each column through the context rows' empirical CDF (tied values share their mid rank)
     to normal scores, standardised over the context; a view that skewed, heavy-tailed and
@@ -295,6 +255,7 @@ def build_pfn(
     categoricals: str | None = None,
     encode_class: str | None = None,
     integer_levels: int | None = None,
+    encode_fit: str | None = None,
     **options: Any,
 ) -> InContextClassifier:
     """The embedded PFN: bundled weights by default, ``checkpoint`` to load another file,
@@ -309,10 +270,12 @@ def build_pfn(
     version 2; "mixed": target-encoded on even passes, codes on odd ones); ``encode_class``
     which class's rates ("frequent": the context's most frequent class; "cycle": another
     class on every pass of a multiclass task); ``integer_levels`` k > 0 also target-encodes
-    equally spaced columns with at most k distinct context values."""
+    equally spaced columns with at most k distinct context values; ``encode_fit`` whose labels
+    a context row's rates use ("in_sample": all context rows, its own included; "cross_fit":
+    the rows outside its fold of a fixed 5-fold partition)."""
     inference = {"n_ensemble": n_ensemble, "slots": slots, "transforms": transforms,
                  "categoricals": categoricals, "encode_class": encode_class,
-                 "integer_levels": integer_levels}
+                 "integer_levels": integer_levels, "encode_fit": encode_fit}
     if random_init:
         try:
             config = PFNConfig(**options)
