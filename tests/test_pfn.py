@@ -189,6 +189,26 @@ def test_torch_prior_tasks_are_well_formed():
                                rtol=0)
 
 
+def test_torch_prior_declares_categories_as_the_pfn_encodes_them():
+    from engine.models.prior import PriorConfig
+    from engine.models.prior_torch import make_generator, sample_batch_torch
+
+    plain = PriorConfig(random_slot_prob=0.5, categorical_prob=1.0)
+    declared = PriorConfig(random_slot_prob=0.5, categorical_prob=1.0, target_encode_prob=1.0)
+    a = sample_batch_torch(make_generator(1, 2), plain, 12, 80)
+    b = sample_batch_torch(make_generator(1, 2), declared, 12, 80)
+    assert torch.equal(a.y, b.y) and torch.equal(a.feature_mask, b.feature_mask)
+    changed = (a.x != b.x).any(dim=1)  # (task, slot): the columns that were encoded
+    assert changed.any(dim=1).sum() >= 6
+    for t, j in torch.nonzero(changed).tolist():  # shares of a level: in [0, 1], one per code
+        codes, shares = a.x[t, :80, j], b.x[t, :80, j]
+        assert 0.0 <= float(shares.min()) and float(shares.max()) <= 1.0
+        pairs = torch.unique(torch.stack([codes, shares]), dim=1)
+        assert pairs.shape[1] == len(torch.unique(codes))
+    again = sample_batch_torch(make_generator(1, 2), declared, 12, 80)
+    assert torch.equal(again.x, b.x)
+
+
 def test_constant_schedule_continues_from_init_weights(tmp_path):
     first = run_pretraining(_tiny_config(tmp_path / "a", steps=6), output=tmp_path / "a.pt")
     raw = yaml.safe_load(_tiny_config(tmp_path / "b", steps=4).read_text())

@@ -44,6 +44,9 @@ class PriorConfig:
     noise_feature_prob: float = 0.3
     # Torch sampler only: chance that a task's features sit at random slots, not leading ones.
     random_slot_prob: float = 0.0
+    # Torch sampler only: chance that a task declares its categorical features, which then
+    # enter target-encoded as the PFN encodes a table's declared category columns.
+    target_encode_prob: float = 0.0
 
     def to_dict(self) -> dict[str, int | float]:
         return asdict(self)

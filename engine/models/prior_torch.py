@@ -24,6 +24,7 @@ import math
 import torch
 
 from engine.models.prior import PriorConfig, TaskBatch
+from engine.models.target_encoding import encoded_class, target_encode
 
 _N_ACT = 8
 _MAX_PARENTS = 4
@@ -274,8 +275,10 @@ def _categorical(d: _Draw, x: torch.Tensor) -> torch.Tensor:
     return score.argsort(dim=1).gather(1, code).float()
 
 
-def _observe(d: _Draw, x: torch.Tensor, cfg: PriorConfig, f: torch.Tensor) -> torch.Tensor:
-    """Measurement noise, warps, categorical codes and MCAR missing values (NaN)."""
+def _observe(d: _Draw, x: torch.Tensor, cfg: PriorConfig, f: torch.Tensor,
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Measurement noise, warps, categorical codes and MCAR missing values (NaN); also which
+    columns hold categorical codes, ``(B, F)``."""
     b, n, fm = x.shape
     x = x + d.n(b, n, fm) * d.u(b, 1, 1, lo=0.0, hi=0.3)
     live = torch.arange(fm, device=d.dev)[None, None] < f[:, None, None]
@@ -285,7 +288,7 @@ def _observe(d: _Draw, x: torch.Tensor, cfg: PriorConfig, f: torch.Tensor) -> to
     x = torch.where(cat & live, _categorical(d, x), x)
     rates = d.u(b, 1, fm, lo=0.0, hi=0.5) * (d.u(b, 1, fm) < 0.5)
     miss = (d.u(b, 1, 1) < cfg.missing_prob) & (d.u(b, n, fm) < rates) & live
-    return x.masked_fill(miss, float("nan"))
+    return x.masked_fill(miss, float("nan")), (cat & live)[:, 0]
 
 
 def preprocess_like_engine(x: torch.Tensor, n_ctx: int) -> torch.Tensor:
@@ -301,9 +304,10 @@ def preprocess_like_engine(x: torch.Tensor, n_ctx: int) -> torch.Tensor:
 
 
 def _place(d: _Draw, x: torch.Tensor, f: torch.Tensor, random_prob: float
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Shuffle each task's ``f`` columns into the leading slots, or (with ``random_prob``)
-    into random slots among all; returns the placed rows and the slot mask ``(B, F)``."""
+    into random slots among all; returns the placed rows, the slot mask ``(B, F)`` and the
+    slot of each column ``(B, F)``."""
     b, n, fm = x.shape
     col = torch.arange(fm, device=d.dev)[None]
     leading = d.u(b, 1) >= random_prob
@@ -311,7 +315,21 @@ def _place(d: _Draw, x: torch.Tensor, f: torch.Tensor, random_prob: float
     dst = score.argsort(dim=1)  # a full permutation: column j goes to slot dst[j]
     out = torch.zeros_like(x).scatter_(2, dst[:, None, :].expand(b, n, fm), x)
     mask = torch.zeros(b, fm, dtype=torch.bool, device=d.dev).scatter_(1, dst, col < f[:, None])
-    return out, mask
+    return out, mask, dst
+
+
+def _declare_categories(d: _Draw, x: torch.Tensor, y: torch.Tensor, n_classes: torch.Tensor,
+                        cat_slots: torch.Tensor, n_ctx: int, prob: float) -> torch.Tensor:
+    """With chance ``prob`` per task, its categorical columns are declared: target-encoded on
+    the task's context rows (``target_encode``, the class ``encoded_class`` picks), as the
+    PFN encodes a table's declared category columns at prediction time."""
+    declared = (d.u(x.shape[0]) < prob) & cat_slots.any(dim=1)
+    for t in torch.nonzero(declared).flatten().tolist():
+        cols = torch.nonzero(cat_slots[t]).flatten().tolist()
+        cls = encoded_class(y[t, :n_ctx], int(n_classes[t]))
+        ctx, qry = target_encode(x[t, :n_ctx], y[t, :n_ctx], x[t, n_ctx:], cols, cls)
+        x[t] = torch.cat([ctx, qry])
+    return x
 
 
 @torch.no_grad()
@@ -336,13 +354,19 @@ def sample_batch_torch(gen: torch.Generator, cfg: PriorConfig, batch_size: int, 
     not_target = active.scatter(1, target, False)
     fb = int(f.max())  # generate only the batch's widest feature count, pad at the end
     x = _features(d, nodes, not_target, n_graph, f, fb)
-    x = preprocess_like_engine(_observe(d, x, cfg, f), n_ctx)
+    x, cat = _observe(d, x, cfg, f)
+    x = preprocess_like_engine(x, n_ctx)
     x = x * (torch.arange(fb, device=dev)[None, None] < f[:, None, None])
     if fb < fm:
         x = torch.cat([x, torch.zeros(b, n, fm - fb, device=dev)], dim=2)
     slot_prob = cfg.random_slot_prob if random_slot_prob is None else random_slot_prob
-    x, mask = _place(d, x, f, slot_prob)
+    x, mask, dst = _place(d, x, f, slot_prob)
     y, n_present = _merge_absent(d, y, n_ctx, cfg.max_classes)
+    if cfg.target_encode_prob > 0:  # drawn last: tasks without it keep their earlier streams
+        if fb < fm:
+            cat = torch.cat([cat, torch.zeros(b, fm - fb, dtype=torch.bool, device=dev)], dim=1)
+        cat_slots = torch.zeros_like(cat).scatter_(1, dst, cat)
+        x = _declare_categories(d, x, y, n_present, cat_slots, n_ctx, cfg.target_encode_prob)
     return TaskBatch(x.float(), y.long(), f.long(), n_present.long(), n_ctx, mask)
 
 
