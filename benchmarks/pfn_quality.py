@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
+from fresh_tables import FRESH, load_fresh
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -122,11 +123,11 @@ def _baseline_scores(x_tr, y_tr, x_te, y_te, k: int, seed: int) -> dict[str, flo
     return out
 
 
-def evaluate(path: Path, model, n_train: int, seeds: int, max_test: int,
-             cache: dict | None = None) -> dict[str, float]:
+def evaluate(table_name: str, table: tuple[pd.DataFrame, np.ndarray], model, n_train: int,
+             seeds: int, max_test: int, cache: dict | None = None) -> dict[str, float]:
     """Mean ROC-AUC over ``seeds`` splits of the PFN and the baselines; baseline scores are
     read from / written to ``cache`` (they do not depend on the checkpoint)."""
-    X, y = load_csv(path)
+    X, y = table
     k = int(y.max()) + 1
     scores: dict[str, list[float]] = {m: [] for m in ("pfn", *BASELINES)}
     for seed, idx_tr, idx_te in _splits(y, n_train, seeds, max_test):
@@ -135,7 +136,7 @@ def evaluate(path: Path, model, n_train: int, seeds: int, max_test: int,
         model.set_categorical(categorical)
         model.fit(x_tr, y_tr, n_classes=k)
         scores["pfn"].append(auc(y_te, model.predict_proba(x_te), k))
-        key = f"{path.stem}|{n_train}|{seed}|{max_test}|{PREPROCESSING}"
+        key = f"{table_name}|{n_train}|{seed}|{max_test}|{PREPROCESSING}"
         base = None if cache is None else cache.get(key)
         if base is None:
             base = _baseline_scores(x_tr, y_tr, x_te, y_te, k, seed)
@@ -209,10 +210,14 @@ def _run_size(args, model, n_train: int, cache: dict) -> dict[str, float]:
     rows = []
     for name in args.datasets:
         path = args.data_dir / f"{name}.csv"
-        if not path.is_file():
+        if name in FRESH:
+            table = load_fresh(name)
+        elif path.is_file():
+            table = load_csv(path)
+        else:
             print(f"{name:36s} (missing: {path}, skipped)")
             continue
-        r = evaluate(path, model, n_train, args.seeds, args.max_test, cache)
+        r = evaluate(name, table, model, n_train, args.seeds, args.max_test, cache)
         rows.append(r)
         print(
             f"{name[:36]:36s} {r['rows']:6d} {r['features']:4d} {r['classes']:3d} "
@@ -234,8 +239,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="256 rows and 3 seeds only")
     ap.add_argument("--max-test", type=int, default=2000)
     ap.add_argument("--datasets", nargs="*", default=None, help="CSV stems (default: --half)")
-    ap.add_argument("--half", choices=["select", "report", "all"], default="all",
-                    help="which half of the tables (see halves(); 'all' = both)")
+    ap.add_argument("--half", choices=["select", "report", "all", "fresh"], default="all",
+                    help="which half of the tables (see halves(); 'all' = both; 'fresh' = "
+                         "tables neither half holds, see fresh_tables.py)")
     ap.add_argument("--n-ensemble", type=int, default=None,
                     help="permuted PFN passes averaged (default: the checkpoint's)")
     ap.add_argument("--slots", default=None, choices=["leading", "spread"],
@@ -254,7 +260,8 @@ def main() -> None:
     if args.quick:
         args.n_train, args.seeds = [192], 3
     if args.datasets is None:
-        args.datasets = DATASETS if args.half == "all" else halves()[args.half]
+        args.datasets = (DATASETS if args.half == "all" else list(FRESH)
+                         if args.half == "fresh" else halves()[args.half])
     torch.set_num_threads(args.threads)
     extra = {k: yaml.safe_load(v) for k, _, v in (o.partition("=") for o in args.option)}
     model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble, slots=args.slots,
