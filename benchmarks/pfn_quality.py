@@ -260,8 +260,7 @@ def main() -> None:
     if args.quick:
         args.n_train, args.seeds = [192], 3
     if args.datasets is None:
-        args.datasets = (DATASETS if args.half == "all" else list(FRESH)
-                         if args.half == "fresh" else halves()[args.half])
+        args.datasets = {"all": DATASETS, "fresh": list(FRESH), **halves()}[args.half]
     torch.set_num_threads(args.threads)
     extra = {k: yaml.safe_load(v) for k, _, v in (o.partition("=") for o in args.option)}
     model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble, slots=args.slots,

@@ -277,7 +277,7 @@ def test_mixed_transforms_change_half_the_passes(breast_cancer):
 def test_target_encoding_gives_smoothed_class_rates():
     """Each level of a category column becomes (hits + m * prior) / (count + m) among the
     context rows; a query level the context never saw gets the prior; other columns stay."""
-    from engine.models.pfn import SMOOTHING, target_encode
+    from engine.models.target_encoding import SMOOTHING, target_encode
 
     x = torch.tensor([[0.0, 5.0], [0.0, 6.0], [1.0, 7.0], [1.0, 8.0], [1.0, 9.0]])
     y = torch.tensor([1, 1, 0, 0, 1])

@@ -18,9 +18,8 @@ from torch import nn
 from engine.core.errors import CausalMixError
 from engine.models.architecture import PFNConfig, PFNTransformer
 from engine.models.base import InContextClassifier, register_model
-from engine.models.target_encoding import (  # noqa: F401  (re-exported: SMOOTHING)
+from engine.models.target_encoding import (
     CROSS_FOLDS,
-    SMOOTHING,
     code_like_columns,
     encoded_class,
     target_encode,
@@ -84,7 +83,6 @@ class EmbeddedPFN(InContextClassifier):
         self.slots, self.transforms = chosen["slots"], chosen["transforms"]
         self.categoricals, self.encode_class = chosen["categoricals"], chosen["encode_class"]
         self.encode_fit = chosen["encode_fit"]
-        self.encode_folds = CROSS_FOLDS if self.encode_fit == "cross_fit" else 0
 
     @property
     def module(self) -> nn.Module:
@@ -156,7 +154,8 @@ class EmbeddedPFN(InContextClassifier):
         ranked = self.transforms == "mixed" and i % 2 == 1
         key = (tuple(columns), cls if columns else -1, ranked)
         if key not in cache:
-            v_ctx, v_qry = target_encode(x_ctx, y, x_qry, columns, cls, folds=self.encode_folds)
+            folds = CROSS_FOLDS if self.encode_fit == "cross_fit" else 0
+            v_ctx, v_qry = target_encode(x_ctx, y, x_qry, columns, cls, folds=folds)
             cache[key] = rank_gauss(v_ctx, v_qry) if ranked else (v_ctx, v_qry)
         return cache[key]
 

@@ -359,12 +359,11 @@ def sample_batch_torch(gen: torch.Generator, cfg: PriorConfig, batch_size: int, 
     x = x * (torch.arange(fb, device=dev)[None, None] < f[:, None, None])
     if fb < fm:
         x = torch.cat([x, torch.zeros(b, n, fm - fb, device=dev)], dim=2)
+        cat = torch.cat([cat, torch.zeros(b, fm - fb, dtype=torch.bool, device=dev)], dim=1)
     slot_prob = cfg.random_slot_prob if random_slot_prob is None else random_slot_prob
     x, mask, dst = _place(d, x, f, slot_prob)
     y, n_present = _merge_absent(d, y, n_ctx, cfg.max_classes)
     if cfg.target_encode_prob > 0:  # drawn last: tasks without it keep their earlier streams
-        if fb < fm:
-            cat = torch.cat([cat, torch.zeros(b, fm - fb, dtype=torch.bool, device=dev)], dim=1)
         cat_slots = torch.zeros_like(cat).scatter_(1, dst, cat)
         x = _declare_categories(d, x, y, n_present, cat_slots, n_ctx, cfg.target_encode_prob)
     return TaskBatch(x.float(), y.long(), f.long(), n_present.long(), n_ctx, mask)
