@@ -141,6 +141,8 @@ def test_pretraining_resumes_from_checkpoint(tmp_path, capsys):
         ("train", "lr", "fast", "train.lr"),
         ("model", "n_layers", 1.5, "model.n_layers"),
         (None, "devise", "cpu", "devise"),
+        ("prior", "tree_prob", 1.5, "prior.tree_prob"),
+        ("prior", "tree_prob", 0.3, "prior.tree_prob"),  # the tiny config samples with numpy
     ],
 )
 def test_config_errors_name_the_field(tmp_path, section, key, value, field):
@@ -207,6 +209,36 @@ def test_torch_prior_declares_categories_as_the_pfn_encodes_them():
         assert pairs.shape[1] == len(torch.unique(codes))
     again = sample_batch_torch(make_generator(1, 2), declared, 12, 80)
     assert torch.equal(again.x, b.x)
+
+
+def test_tree_mechanism_is_a_piecewise_constant_function_of_the_parents():
+    from engine.models.prior_torch import _Draw, _trees, make_generator
+
+    prev = torch.randn(2, 60, 6)
+    prev[:, 30:] = prev[:, :30]  # rows 30.. repeat rows ..29 on every column
+    prev[:, 30:, 4:] = torch.randn(2, 30, 2)  # except columns 4-5, which are no parent
+    idx = torch.tensor([0, 1, 2, 3]).repeat(2, 5, 1)
+    coef = torch.ones(2, 5, 4)
+    coef[:, :, 3] = 0  # parents 0-2 only
+    out = _trees(_Draw(make_generator(0, 0), torch.device("cpu")), prev, idx, coef)
+    assert out.shape == (2, 60, 5)
+    torch.testing.assert_close(out[:, 30:], out[:, :30], atol=0, rtol=0)
+    distinct = [len(torch.unique(out[t, :, j])) for t in range(2) for j in range(5)]
+    assert max(distinct) <= 16 and min(distinct) >= 2
+
+
+def test_torch_prior_tree_prob_changes_mechanisms_only_when_set():
+    from engine.models.prior import PriorConfig
+    from engine.models.prior_torch import make_generator, sample_batch_torch
+
+    base = sample_batch_torch(make_generator(3, 4), PriorConfig(), 8, 64)
+    zero = sample_batch_torch(make_generator(3, 4), PriorConfig(tree_prob=0.0), 8, 64)
+    assert torch.equal(base.x, zero.x) and torch.equal(base.y, zero.y)
+    trees = sample_batch_torch(make_generator(3, 4), PriorConfig(tree_prob=1.0), 8, 64)
+    again = sample_batch_torch(make_generator(3, 4), PriorConfig(tree_prob=1.0), 8, 64)
+    assert torch.equal(trees.x, again.x) and torch.equal(trees.y, again.y)
+    assert not torch.equal(trees.x, base.x) and torch.isfinite(trees.x).all()
+    assert all(len(torch.unique(trees.y[t])) >= 2 for t in range(8))
 
 
 def test_constant_schedule_continues_from_init_weights(tmp_path):

@@ -175,8 +175,11 @@ def _validate(source: str, cfg: PretrainConfig) -> None:
         raise SpecError(source, "train.sampler", f"expected numpy or torch, got {t.sampler!r}")
     if not 0.0 <= t.ema < 1.0:
         raise SpecError(source, "train.ema", "must be in [0, 1)")
-    if not 0.0 <= p.random_slot_prob <= 1.0:
-        raise SpecError(source, "prior.random_slot_prob", "must be in [0, 1]")
+    for name in ("random_slot_prob", "target_encode_prob", "tree_prob"):  # torch sampler only
+        if not 0.0 <= getattr(p, name) <= 1.0:
+            raise SpecError(source, f"prior.{name}", "must be in [0, 1]")
+        if getattr(p, name) > 0 and t.sampler != "torch":
+            raise SpecError(source, f"prior.{name}", "needs train.sampler: torch")
     for name in cfg.eval.datasets:
         if name not in _DATASETS:
             raise SpecError(source, "eval.datasets", f"unknown dataset {name!r} ({_DATASETS})")

@@ -47,6 +47,9 @@ class PriorConfig:
     # Torch sampler only: chance that a task declares its categorical features, which then
     # enter target-encoded as the PFN encodes a table's declared category columns.
     target_encode_prob: float = 0.0
+    # Torch sampler only: chance that a non-root node's mechanism is a random axis-aligned
+    # tree of depth 2-4 on its parents (interactions of thresholds, as a fitted tree makes).
+    tree_prob: float = 0.0
 
     def to_dict(self) -> dict[str, int | float]:
         return asdict(self)

@@ -14,7 +14,10 @@ draw different streams, each reproducible).
 Beyond ``prior.py``: with probability ``random_slot_prob`` a task's features are placed at
 random slots among ``max_features`` (not the leading ones), so every encoder column is
 trained; ``TaskBatch.feature_mask`` says which slots hold features. Class proportions use a
-log-normal weight per class (torch generators cannot drive a Dirichlet sampler).
+log-normal weight per class (torch generators cannot drive a Dirichlet sampler). With
+probability ``tree_prob`` a non-root node is a random axis-aligned tree on its parents, so
+labels can hinge on interactions of thresholds; with ``target_encode_prob`` a task declares
+its categorical features, which enter target-encoded.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ _N_ACT = 8
 _MAX_PARENTS = 4
 _MAX_STUMPS = 7
 _MAX_BINS = 6
+_TREE_DEPTH = 4
 
 
 def make_generator(seed: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -123,6 +127,27 @@ def _stumps(d: _Draw, prev: torch.Tensor, idx: torch.Tensor, coef: torch.Tensor)
     return (hits * wts[:, None]).sum(-1)
 
 
+def _trees(d: _Draw, prev: torch.Tensor, idx: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """A random axis-aligned tree of depth 2-4 per node: each split on one of the node's
+    parents at the value of a random row, a normal value per leaf."""
+    b, n, _ = prev.shape
+    w, k = idx.shape[1], idx.shape[2]
+    splits, leaves = 2**_TREE_DEPTH - 1, 2**_TREE_DEPTH
+    n_par = (coef != 0).sum(-1, keepdim=True).clamp(min=1)  # (B, W, 1)
+    pick = (d.u(b, w, splits) * n_par).long().clamp(max=k - 1)
+    cols = idx.gather(2, pick)  # (B, W, T)
+    vals = prev.gather(2, cols.reshape(b, 1, -1).expand(b, n, -1))  # (B, N, W*T)
+    thr = vals.gather(1, d.i(0, n, b, 1, w * splits))
+    right = (vals > thr).view(b, n, w, splits)
+    pos = torch.zeros(b, n, w, 1, dtype=torch.long, device=d.dev)
+    for _ in range(_TREE_DEPTH):  # heap order: the children of split t are 2t+1 and 2t+2
+        pos = 2 * pos + 1 + right.gather(3, pos).long()
+    shift = _TREE_DEPTH - d.i(2, _TREE_DEPTH + 1, b, 1, w, 1)  # shallower trees share leaves
+    leaf = (pos - splits) >> shift
+    value = d.n(b, 1, w, leaves).expand(b, n, w, leaves)
+    return value.gather(3, leaf)[..., 0]
+
+
 def _discretise(d: _Draw, pre: torch.Tensor) -> torch.Tensor:
     """Cut each node into 2-6 categories at random data values; a random value per category."""
     b, n, w = pre.shape
@@ -142,7 +167,8 @@ def _cut_codes(d: _Draw, x: torch.Tensor, max_bins: int, bins: torch.Tensor) -> 
     return torch.searchsorted(cuts.contiguous(), vals).transpose(1, 2)
 
 
-def _layer(d: _Draw, prev: torch.Tensor, prev_active: torch.Tensor, w: int) -> torch.Tensor:
+def _layer(d: _Draw, prev: torch.Tensor, prev_active: torch.Tensor, w: int,
+           tree_prob: float = 0.0) -> torch.Tensor:
     """``W`` new nodes from the earlier nodes ``prev`` ``(B, N, P)``."""
     b, n, p = prev.shape
     idx, coef = _parents(d, prev_active, w)
@@ -156,12 +182,14 @@ def _layer(d: _Draw, prev: torch.Tensor, prev_active: torch.Tensor, w: int) -> t
     out = _activations(pre * d.u(b, 1, w, lo=0.5, hi=2.0), act)
     out = torch.where(kind == 1, _stumps(d, prev, idx, coef), out)
     out = torch.where(kind == 2, _discretise(d, pre), out)
+    if tree_prob > 0:  # drawn after the other mechanisms: at 0 the stream is unchanged
+        out = torch.where(d.u(b, 1, w) < tree_prob, _trees(d, prev, idx, coef), out)
     out = _standardise(out)
     return out + d.n(b, n, w) * d.loguniform(0.01, 0.8, b, 1, w)
 
 
 def _graph(
-    d: _Draw, b: int, n: int, n_graph: torch.Tensor
+    d: _Draw, b: int, n: int, n_graph: torch.Tensor, tree_prob: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """All nodes ``(B, N, L*W)``, their active mask ``(B, L*W)``, and the width ``W``."""
     n_layers = int(d.i(2, 6, 1))
@@ -172,7 +200,7 @@ def _graph(
     nodes = _root_layer(d, b, n, w)
     active = active_layer
     for _ in range(n_layers - 1):
-        new = _layer(d, nodes, active, w)
+        new = _layer(d, nodes, active, w, tree_prob)
         nodes = torch.cat([nodes, new], dim=2)
         active = torch.cat([active, active_layer], dim=1)
     return nodes, active, w
@@ -349,7 +377,7 @@ def sample_batch_torch(gen: torch.Generator, cfg: PriorConfig, batch_size: int, 
     has_noise = (d.u(b) < cfg.noise_feature_prob) & (f > 2)
     n_noise = (d.u(b) * (f // 3).clamp(min=1)).long() + 1
     n_graph = f - torch.where(has_noise, n_noise, 0)
-    nodes, active, w = _graph(d, b, n, n_graph)
+    nodes, active, w = _graph(d, b, n, n_graph, cfg.tree_prob)
     y, target = _classes(d, nodes, active, w, k, cfg.max_classes)
     not_target = active.scatter(1, target, False)
     fb = int(f.max())  # generate only the batch's widest feature count, pad at the end
