@@ -18,6 +18,7 @@ from torch import nn
 from engine.core.errors import CausalMixError
 from engine.models.architecture import PFNConfig, PFNTransformer
 from engine.models.base import InContextClassifier, register_model
+from engine.models.feature_relevance import relevant_features
 from engine.models.target_encoding import (
     CROSS_FOLDS,
     code_like_columns,
@@ -30,16 +31,19 @@ TRANSFORMS = ("none", "mixed")  # what the passes of the ensemble see (see forwa
 CATEGORICALS = ("target", "codes", "mixed")  # how category columns enter (see forward_episode)
 ENCODE_CLASS = ("frequent", "cycle")  # which class's shares target_encode gives (multiclass)
 ENCODE_FIT = ("in_sample", "cross_fit")  # whose labels a context row's shares use (target_encode)
+FEATURE_SELECT = ("none", "relevant")  # which columns the odd passes see (relevant_features)
 # The allowed values of the options that take one of a few (checked here and at validate time).
 CHOICES = {"slots": ("leading", "spread"), "transforms": TRANSFORMS, "categoricals": CATEGORICALS,
-           "encode_class": ENCODE_CLASS, "encode_fit": ENCODE_FIT}
+           "encode_class": ENCODE_CLASS, "encode_fit": ENCODE_FIT,
+           "feature_select": FEATURE_SELECT}
 # The inference options and the values a checkpoint without its own ``meta["inference"]`` gets
 # (every checkpoint shipped before the option existed): a checkpoint file names its defaults, so
 # a sweep pinned to a weights file keeps its predictions and cache keys when the bundled
 # checkpoint's defaults change.
 LEGACY_INFERENCE: dict[str, Any] = {"n_ensemble": 4, "slots": "leading", "transforms": "none",
                                     "categoricals": "target", "encode_class": "frequent",
-                                    "integer_levels": 0, "encode_fit": "in_sample"}
+                                    "integer_levels": 0, "encode_fit": "in_sample",
+                                    "feature_select": "none"}
 
 
 def bundled_checkpoint_path() -> Path:
@@ -82,7 +86,7 @@ class EmbeddedPFN(InContextClassifier):
         self.integer_levels = max(0, int(chosen["integer_levels"]))
         self.slots, self.transforms = chosen["slots"], chosen["transforms"]
         self.categoricals, self.encode_class = chosen["categoricals"], chosen["encode_class"]
-        self.encode_fit = chosen["encode_fit"]
+        self.encode_fit, self.feature_select = chosen["encode_fit"], chosen["feature_select"]
 
     @property
     def module(self) -> nn.Module:
@@ -103,7 +107,9 @@ class EmbeddedPFN(InContextClassifier):
         ``transforms="mixed"`` every second pass sees normal scores of the features
         (``rank_gauss``) instead of the features as given. With ``categoricals="target"`` the
         ``categorical`` columns enter as smoothed class shares of their level among the context
-        rows (``target_encode``; which class: ``encoded_class``), in every pass.
+        rows (``target_encode``; which class: ``encoded_class``), in every pass. With
+        ``feature_select="relevant"`` the odd passes see only the columns that
+        ``relevant_features`` finds informative on the context rows, in the leading slots.
         """
         if n_classes > self.max_classes:
             raise CausalMixError(f"EmbeddedPFN handles at most {self.max_classes} classes")
@@ -116,19 +122,23 @@ class EmbeddedPFN(InContextClassifier):
             return self._single_pass(v_ctx, y, v_qry, n_classes)
         members = self._members(x_ctx.shape[1], n_classes)
         width = self.max_features if self.slots == "spread" else x_ctx.shape[1]
+        keep = (relevant_features(x_ctx, y, n_classes) if self.feature_select == "relevant"
+                else None)
         cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-        xc, xq, masks, ys = [], [], [], []
+        xc, xq, masks, ys, n_feat = [], [], [], [], []
         for i, (slots, c_perm) in enumerate(members):  # all passes run as one batch of tasks
             v_ctx, v_qry = self._view(i, x_ctx, y, x_qry, cat, n_classes, cache)
-            xc.append(self._place(v_ctx, slots, width))
-            xq.append(self._place(v_qry, slots, width))
+            cols, slots = self._pass_columns(i, slots, keep)
+            xc.append(self._place(v_ctx[:, cols], slots, width))
+            xq.append(self._place(v_qry[:, cols], slots, width))
             mask = torch.zeros(width, dtype=torch.bool, device=self.device)
             mask[slots] = True
             masks.append(mask)
             ys.append(c_perm[y])
-        n_feat = torch.full((len(members),), x_ctx.shape[1], device=self.device)
+            n_feat.append(len(cols))
         logits = self.net(torch.stack(xc), torch.stack(ys), torch.stack(xq), int(n_classes),
-                          n_feat, torch.stack(masks))[:, :, :n_classes]
+                          torch.tensor(n_feat, device=self.device),
+                          torch.stack(masks))[:, :, :n_classes]
         total = sum(
             torch.log_softmax(logits[i][:, c_perm], dim=-1) for i, (_, c_perm) in enumerate(members)
         )
@@ -158,6 +168,17 @@ class EmbeddedPFN(InContextClassifier):
             v_ctx, v_qry = target_encode(x_ctx, y, x_qry, columns, cls, folds=folds)
             cache[key] = rank_gauss(v_ctx, v_qry) if ranked else (v_ctx, v_qry)
         return cache[key]
+
+    def _pass_columns(self, i: int, slots: torch.Tensor, keep: torch.Tensor | None,
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The columns pass ``i`` sees and their slots: all of them, or on odd passes with a
+        ``keep`` mask the kept ones, in the same relative order (the leading slots with
+        ``slots="leading"``, their own slots with ``"spread"``)."""
+        if keep is None or i % 2 == 0 or bool(keep.all()):
+            return torch.arange(len(slots), device=slots.device), slots
+        cols = torch.nonzero(keep).flatten()
+        kept = slots[cols]
+        return cols, kept if self.slots == "spread" else torch.argsort(torch.argsort(kept))
 
     def _category_columns(self, categorical: np.ndarray | None, x_ctx: torch.Tensor,
                           ) -> tuple[list[int], list[int]]:
@@ -255,6 +276,7 @@ def build_pfn(
     encode_class: str | None = None,
     integer_levels: int | None = None,
     encode_fit: str | None = None,
+    feature_select: str | None = None,
     **options: Any,
 ) -> InContextClassifier:
     """The embedded PFN: bundled weights by default, ``checkpoint`` to load another file,
@@ -271,10 +293,12 @@ def build_pfn(
     class on every pass of a multiclass task); ``integer_levels`` k > 0 also target-encodes
     equally spaced columns with at most k distinct context values; ``encode_fit`` whose labels
     a context row's rates use ("in_sample": all context rows, its own included; "cross_fit":
-    the rows outside its fold of a fixed 5-fold partition)."""
+    the rows outside its fold of a fixed 5-fold partition); ``feature_select`` which columns
+    the odd passes see ("none": all; "relevant": those informative on the context rows)."""
     inference = {"n_ensemble": n_ensemble, "slots": slots, "transforms": transforms,
                  "categoricals": categoricals, "encode_class": encode_class,
-                 "integer_levels": integer_levels, "encode_fit": encode_fit}
+                 "integer_levels": integer_levels, "encode_fit": encode_fit,
+                 "feature_select": feature_select}
     if random_init:
         try:
             config = PFNConfig(**options)
