@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 from engine.core.errors import CausalMixError
 from engine.models.feature_relevance import mutual_information, rank_bins, relevant_features
 from engine.models.pfn import build_pfn
+from tests.test_pfn_inference import assert_episode_trains
 
 
 def _noisy_table(seed: int, n: int, n_noise: int = 12) -> tuple[np.ndarray, np.ndarray]:
@@ -83,13 +84,6 @@ def test_odd_passes_see_the_kept_columns_in_their_relative_order(slots):
 
 
 def test_relevant_passes_stay_differentiable_and_bad_values_fail_in_one_line():
-    x, y = _noisy_table(3, 120)
-    model = build_pfn(feature_select="relevant")
-    model.module.train()
-    logits = model.forward_episode(torch.as_tensor(x[:80]), torch.as_tensor(y[:80]),
-                                   torch.as_tensor(x[80:]), 2, None)
-    logits.sum().backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.module.parameters())
-    model.module.eval()
+    assert_episode_trains(build_pfn(feature_select="relevant"), *_noisy_table(3, 120))
     with pytest.raises(CausalMixError, match="feature_select must be one of"):
         build_pfn(feature_select="mi")

@@ -78,15 +78,18 @@ def test_integer_codes_are_read_as_levels_on_half_the_passes():
     np.testing.assert_allclose(single, declared.fit(x, y).predict_proba(xt), atol=1e-6)
 
 
-def test_integer_level_passes_stay_differentiable():
-    x, y = _table(0, 120)
-    model = build_pfn(integer_levels=10)
+def assert_episode_trains(model, x: np.ndarray, y: np.ndarray, n_ctx: int = 80) -> None:
+    """A training-mode episode of ``model`` (binary labels) gives gradients to its weights."""
     model.module.train()
-    logits = model.forward_episode(torch.as_tensor(x[:80]), torch.as_tensor(y[:80]),
-                                   torch.as_tensor(x[80:]), 2, None)
+    logits = model.forward_episode(torch.as_tensor(x[:n_ctx]), torch.as_tensor(y[:n_ctx]),
+                                   torch.as_tensor(x[n_ctx:]), 2, None)
     logits.sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.module.parameters())
     model.module.eval()
+
+
+def test_integer_level_passes_stay_differentiable():
+    assert_episode_trains(build_pfn(integer_levels=10), *_table(0, 120))
 
 
 def test_cross_fitted_context_shares_never_use_the_rows_own_label():
