@@ -5,7 +5,8 @@ fine-tuning settings, n_train=256 real rows, 5 outer folds (test capped at 2,000
 per dataset the median zero-shot and fine-tuned test ROC-AUC and the median normalised
 improvement, then the median over datasets (target: >= 0).
 
-    python benchmarks/finetune_gain.py [--data ../shared/datasets] [--folds 5] [--storage DIR]
+    python benchmarks/finetune_gain.py [--data ../shared/datasets] [--folds 5] [--storage DIR] \
+        [--option feature_select=none]
 
 ``--direct`` instead runs fine-tuning recipes (``RECIPES``) in-process, without Ray, on the same
 fold protocol (256 rows: 192 context/episode rows + 64 validation), scoring the test rows only
@@ -26,6 +27,19 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _options(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs as model options (values read as YAML scalars)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--option expects KEY=VALUE, got {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "datasets"))
@@ -39,6 +53,8 @@ def main() -> int:
     ap.add_argument("--checkpoint", default=None, help="direct mode: PFN weights")
     ap.add_argument("--out", default=None, help="direct mode: CSV of every run")
     ap.add_argument("--datasets", nargs="*", default=None, help="direct mode: CSV stems to run")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="sweep mode: a pfn model option, e.g. feature_select=none (repeatable)")
     ap.add_argument("--wise", type=float, nargs="*", default=[1.0],
                     help="direct mode: also score (1-a)*pretrained + a*selected weights for "
                          "each a (WiSE-FT; 1 = the selected weights), as recipe 'NAME@a'")
@@ -63,7 +79,7 @@ def main() -> int:
         "name": f"finetune_gain_n{args.n_train}", "seed": 0, "storage": args.storage,
         "datasets": datasets, "folds": args.folds, "outer_folds": max(args.folds, 2),
         "n_train": args.n_train, "val_fraction": 0.25, "max_test_rows": 2000,
-        "methods": ["finetune"], "model": {"name": "pfn"},
+        "methods": ["finetune"], "model": {"name": "pfn", **_options(args.option)},
     }, source="benchmarks/finetune_gain.py")
     sweep_dir = run_sweep(spec, num_cpus=args.num_cpus, report=False)
     res = pd.read_parquet(sweep_dir / "results.parquet")
