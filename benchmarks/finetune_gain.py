@@ -27,19 +27,6 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _options(pairs: list[str]) -> dict:
-    """``KEY=VALUE`` pairs as model options (values read as YAML scalars)."""
-    import yaml
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--option expects KEY=VALUE, got {pair!r}")
-        out[key] = yaml.safe_load(value)
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "datasets"))
@@ -72,6 +59,9 @@ def main() -> int:
             header = next(csv.reader(fh))
         datasets.append({"name": f.stem, "path": str(f), "target": header[-1]})
 
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from pfn_quality import model_options
+
     from engine.execution.orchestrate import run_sweep
     from engine.spec.sweep_file import parse_spec
 
@@ -79,7 +69,7 @@ def main() -> int:
         "name": f"finetune_gain_n{args.n_train}", "seed": 0, "storage": args.storage,
         "datasets": datasets, "folds": args.folds, "outer_folds": max(args.folds, 2),
         "n_train": args.n_train, "val_fraction": 0.25, "max_test_rows": 2000,
-        "methods": ["finetune"], "model": {"name": "pfn", **_options(args.option)},
+        "methods": ["finetune"], "model": {"name": "pfn", **model_options(args.option)},
     }, source="benchmarks/finetune_gain.py")
     sweep_dir = run_sweep(spec, num_cpus=args.num_cpus, report=False)
     res = pd.read_parquet(sweep_dir / "results.parquet")

@@ -52,6 +52,17 @@ DATASETS = [
 HALF_SEED = 24  # fixed before any half was scored (the issue's number); never re-drawn
 
 
+def model_options(pairs: list[str]) -> dict:
+    """``--option KEY=VALUE`` pairs as pfn model options (values read as YAML scalars)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--option expects KEY=VALUE, got {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def halves(names: list[str] = DATASETS, seed: int = HALF_SEED) -> dict[str, list[str]]:
     """The selection and report halves of the benchmark tables: a seeded permutation of the
     sorted names, first half ``select`` (checkpoints, recipes and defaults are chosen on it),
@@ -262,7 +273,7 @@ def main() -> None:
     if args.datasets is None:
         args.datasets = {"all": DATASETS, "fresh": list(FRESH), **halves()}[args.half]
     torch.set_num_threads(args.threads)
-    extra = {k: yaml.safe_load(v) for k, _, v in (o.partition("=") for o in args.option)}
+    extra = model_options(args.option)
     model = build_pfn(checkpoint=args.checkpoint, n_ensemble=args.n_ensemble, slots=args.slots,
                       transforms=args.transforms, categoricals=args.categoricals, **extra)
     cache = json.loads(args.baseline_cache.read_text()) if args.baseline_cache.is_file() else {}

@@ -34,6 +34,15 @@ class PFNConfig:
         return asdict(self)
 
 
+def mid_rank_sums(ref_sorted: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Twice the mid-rank of each of ``values`` ``(..., N)`` among the sorted reference values
+    ``ref_sorted`` ``(..., Nc)`` of the same leading dims: how many are below plus how many
+    are at or below it (integers; tied values share theirs). Divided by ``2 * Nc`` it is the
+    empirical CDF at the value, ties at their midpoint."""
+    return (torch.searchsorted(ref_sorted, values, side="left")
+            + torch.searchsorted(ref_sorted, values, side="right"))
+
+
 def encode_features(
     x_ctx: torch.Tensor,
     x_qry: torch.Tensor,
@@ -59,9 +68,7 @@ def encode_features(
 
     srt = x_ctx.transpose(1, 2).contiguous().sort(dim=-1).values  # (B, F, Nc)
     vals = x_all.transpose(1, 2).contiguous()  # (B, F, N)
-    lo = torch.searchsorted(srt, vals, right=False)
-    hi = torch.searchsorted(srt, vals, right=True)
-    rank = (lo + hi).to(x_all.dtype) / (2.0 * n_ctx)
+    rank = mid_rank_sums(srt, vals).to(x_all.dtype) / (2.0 * n_ctx)
     u = ((rank - 0.5) * math.sqrt(12.0)).transpose(1, 2) * live
 
     # Zero the padded columns, then rescale by sqrt(max_features / n_features).

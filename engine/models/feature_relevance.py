@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from engine.models.architecture import mid_rank_sums
+
 BINS = 8  # rank bins per column: about 24 context rows per bin at 192 rows
 PERMUTATIONS = 8  # shuffled-label draws a column's information must beat, every one of them
 SEED = 20261208  # the shuffles' fixed seed: the same episode always keeps the same columns
@@ -26,9 +28,7 @@ def rank_bins(x: torch.Tensor, bins: int = BINS) -> torch.Tensor:
     """``(n, F)`` bin index of each value by its mid-rank in its column (tied values share a
     bin, so a column with few distinct values keeps them apart up to ``bins``)."""
     n = x.shape[0]
-    ref = torch.sort(x, dim=0).values.T.contiguous()
-    xt = x.T.contiguous()
-    mid = (torch.searchsorted(ref, xt, side="left") + torch.searchsorted(ref, xt, side="right"))
+    mid = mid_rank_sums(torch.sort(x, dim=0).values.T.contiguous(), x.T.contiguous())
     return (mid.T.to(torch.float32) * (bins / (2 * n))).long().clamp(max=bins - 1)
 
 

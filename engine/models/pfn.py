@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from engine.core.errors import CausalMixError
-from engine.models.architecture import PFNConfig, PFNTransformer
+from engine.models.architecture import PFNConfig, PFNTransformer, mid_rank_sums
 from engine.models.base import InContextClassifier, register_model
 from engine.models.feature_relevance import relevant_features
 from engine.models.target_encoding import (
@@ -239,10 +239,8 @@ def rank_gauss(x_ctx: torch.Tensor, x_qry: torch.Tensor) -> tuple[torch.Tensor, 
     ref = torch.sort(x_ctx, dim=0).values.T.contiguous()
 
     def scores(x: torch.Tensor) -> torch.Tensor:
-        xt = x.T.contiguous()
-        below = torch.searchsorted(ref, xt, side="left")
-        upto = torch.searchsorted(ref, xt, side="right")
-        u = ((below + upto).to(torch.float32) / (2 * n)).clamp(0.5 / n, 1 - 0.5 / n)
+        mid = mid_rank_sums(ref, x.T.contiguous())
+        u = (mid.to(torch.float32) / (2 * n)).clamp(0.5 / n, 1 - 0.5 / n)
         return torch.special.ndtri(u).T
 
     z_ctx, z_qry = scores(x_ctx), scores(x_qry)

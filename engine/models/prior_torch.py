@@ -111,19 +111,26 @@ def _parents(d: _Draw, prev_active: torch.Tensor, w: int) -> tuple[torch.Tensor,
     return idx, coef
 
 
-def _stumps(d: _Draw, prev: torch.Tensor, idx: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
-    """Sum of 2-7 decision stumps per node, each on one of the node's parents."""
+def _splits(d: _Draw, prev: torch.Tensor, idx: torch.Tensor, coef: torch.Tensor, m: int,
+            ) -> torch.Tensor:
+    """``m`` random splits per node, each on one of the node's parents at the value of a
+    random row: whether each row lies above each split, ``(B, N, W, m)``."""
     b, n, _ = prev.shape
     w, k = idx.shape[1], idx.shape[2]
     n_par = (coef != 0).sum(-1, keepdim=True).clamp(min=1)  # (B, W, 1)
-    pick = (d.u(b, w, _MAX_STUMPS) * n_par).long().clamp(max=k - 1)
-    cols = idx.gather(2, pick)  # (B, W, S)
-    vals = prev.gather(2, cols.reshape(b, 1, -1).expand(b, n, -1))  # (B, N, W*S)
-    rows = d.i(0, n, b, 1, w * _MAX_STUMPS)
-    thr = vals.gather(1, rows)
+    pick = (d.u(b, w, m) * n_par).long().clamp(max=k - 1)
+    cols = idx.gather(2, pick)  # (B, W, m)
+    vals = prev.gather(2, cols.reshape(b, 1, -1).expand(b, n, -1))  # (B, N, W*m)
+    thr = vals.gather(1, d.i(0, n, b, 1, w * m))
+    return (vals > thr).view(b, n, w, m)
+
+
+def _stumps(d: _Draw, prev: torch.Tensor, idx: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """Sum of 2-7 decision stumps per node, each on one of the node's parents."""
+    b, w = prev.shape[0], idx.shape[1]
+    hits = _splits(d, prev, idx, coef, _MAX_STUMPS).float()
     n_stump = d.i(2, _MAX_STUMPS + 1, b, w, 1)
     wts = d.n(b, w, _MAX_STUMPS) * (torch.arange(_MAX_STUMPS, device=d.dev) < n_stump)
-    hits = (vals > thr).float().view(b, n, w, _MAX_STUMPS)
     return (hits * wts[:, None]).sum(-1)
 
 
@@ -131,14 +138,9 @@ def _trees(d: _Draw, prev: torch.Tensor, idx: torch.Tensor, coef: torch.Tensor) 
     """A random axis-aligned tree of depth 2-4 per node: each split on one of the node's
     parents at the value of a random row, a normal value per leaf."""
     b, n, _ = prev.shape
-    w, k = idx.shape[1], idx.shape[2]
+    w = idx.shape[1]
     splits, leaves = 2**_TREE_DEPTH - 1, 2**_TREE_DEPTH
-    n_par = (coef != 0).sum(-1, keepdim=True).clamp(min=1)  # (B, W, 1)
-    pick = (d.u(b, w, splits) * n_par).long().clamp(max=k - 1)
-    cols = idx.gather(2, pick)  # (B, W, T)
-    vals = prev.gather(2, cols.reshape(b, 1, -1).expand(b, n, -1))  # (B, N, W*T)
-    thr = vals.gather(1, d.i(0, n, b, 1, w * splits))
-    right = (vals > thr).view(b, n, w, splits)
+    right = _splits(d, prev, idx, coef, splits)
     pos = torch.zeros(b, n, w, 1, dtype=torch.long, device=d.dev)
     for _ in range(_TREE_DEPTH):  # heap order: the children of split t are 2t+1 and 2t+2
         pos = 2 * pos + 1 + right.gather(3, pos).long()
